@@ -1,0 +1,1 @@
+"""Export sources and the pure engagement model (canonical records, request builders)."""

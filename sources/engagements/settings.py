@@ -1,0 +1,29 @@
+"""Per-job settings the request builders need (decided by the user, never by the data)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from sources.engagements.maps import ContactIndex, OwnerIndex
+
+# HubSpot's built-in call outcomes (GUIDs are the same in every portal).
+HUBSPOT_DEFAULT_DISPOSITIONS: Mapping[str, str] = {
+    "busy": "9d9162e7-6cf3-4944-bf63-4dff82258764",
+    "connected": "f240bbac-87c9-4f6e-bf70-924b57d47db7",
+    "left_live_message": "a4c4c377-d246-4b32-a13b-75a56a4cd0ff",
+    "left_voicemail": "b2cf5968-551e-4856-9783-52b3da59a7d0",
+    "no_answer": "73a0d17f-1163-4015-bdd5-ec830791da20",
+    "wrong_number": "17b47fee-58de-441e-a44c-c6300d46f273",
+}
+
+
+@dataclass(frozen=True)
+class BuildSettings:
+    source_system: str
+    is_private: bool | None = None
+    allow_unassociated: bool = False
+    truncate_transcripts: bool = False
+    contacts: ContactIndex = field(default_factory=ContactIndex)
+    owners: OwnerIndex = field(default_factory=OwnerIndex)
+    dispositions: Mapping[str, str] = field(default_factory=lambda: HUBSPOT_DEFAULT_DISPOSITIONS)
