@@ -1,0 +1,112 @@
+"""Export file bytes -> named collections of raw rows as all-string Arrow tables.
+
+A collection is what one file holds of one kind: a vendor list page `{"calls": [...]}` gives
+("calls", rows), a CSV or JSONL gives ("rows", rows). Values stay strings (nested values as JSON
+text) so CSV and JSON exports of one system map through the same code. Pure: bytes in.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+LIST_KEYS = ("calls", "recordings", "meetings", "records", "data", "results")
+
+
+class UnreadableFileError(ValueError):
+    """The file cannot be decoded as any supported format; the message says why."""
+
+
+@dataclass(frozen=True)
+class Collection:
+    name: str  # "calls", "recordings", … or "rows" when the file does not say
+    rows: pa.Table  # all columns string
+
+
+def read_collections(file_name: str, data: bytes) -> list[Collection]:
+    """Every collection in one export file, by its extension (.csv .json .jsonl[.gz] .parquet)."""
+    name = file_name.lower()
+    if name.endswith(".gz"):
+        data, name = gzip.decompress(data), name[:-3]
+    try:
+        if name.endswith(".csv"):
+            return [Collection("rows", read_csv(data))]
+        if name.endswith((".jsonl", ".ndjson")):
+            return [Collection("rows", records_to_table(_jsonl(data)))]
+        if name.endswith(".json"):
+            return _json_document(orjson.loads(data))
+        if name.endswith(".parquet"):
+            return [Collection("rows", _stringify(pq.read_table(io.BytesIO(data))))]
+    except (orjson.JSONDecodeError, pa.ArrowInvalid, UnicodeDecodeError, EOFError) as exc:
+        raise UnreadableFileError(f"{file_name}: {exc}") from exc
+    raise UnreadableFileError(f"{file_name}: unsupported file type (csv, json, jsonl, parquet)")
+
+
+def read_csv(data: bytes) -> pa.Table:
+    """A CSV as all-string columns; UTF-8 (BOM allowed), falling back to Windows-1252."""
+    try:
+        text_head = data[: 1 << 16].decode("utf-8-sig")
+        encoding = "utf8"
+    except UnicodeDecodeError:
+        text_head = data[: 1 << 16].decode("cp1252", errors="replace")
+        encoding = "cp1252"
+    names = next(csv.reader(io.StringIO(text_head)), [])
+    if not names:
+        return pa.table({})
+    return pacsv.read_csv(
+        io.BytesIO(data),
+        read_options=pacsv.ReadOptions(encoding=encoding),
+        convert_options=pacsv.ConvertOptions(
+            column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=True),
+    )
+
+
+def _jsonl(data: bytes) -> list[Any]:
+    return [orjson.loads(line) for line in data.splitlines() if line.strip()]
+
+
+def _json_document(doc: Any) -> list[Collection]:
+    if isinstance(doc, list):
+        return [Collection("rows", records_to_table(doc))]
+    if isinstance(doc, dict):
+        found = [Collection(k, records_to_table(doc[k])) for k in LIST_KEYS
+                 if isinstance(doc.get(k), list)]
+        return found or [Collection("rows", records_to_table([doc]))]
+    raise UnreadableFileError("a JSON export must be an object or a list of objects")
+
+
+def records_to_table(records: list[Any]) -> pa.Table:
+    """Row objects -> all-string table; a non-object row becomes a row with only `_raw` set."""
+    names: dict[str, None] = {}
+    rows: list[dict[str, str | None]] = []
+    for record in records:
+        if not isinstance(record, dict):
+            record = {"_raw": record}
+        row = {str(k): _text(v) for k, v in record.items()}
+        names.update(dict.fromkeys(row))
+        rows.append(row)
+    return pa.table({n: pa.array([r.get(n) for r in rows], pa.string()) for n in names})
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return orjson.dumps(value).decode()
+
+
+def _stringify(table: pa.Table) -> pa.Table:
+    return records_to_table(table.to_pylist())
