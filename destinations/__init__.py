@@ -1,0 +1,1 @@
+"""Destinations: the engagements push (dlt custom destination) and the local API sandbox."""

@@ -1,0 +1,65 @@
+"""v1 reconciliation: before resending a v1 request whose outcome is unknown, look it up.
+
+HubSpot v1 has no idempotency key and ignores metadata.externalId on API-created engagements
+(seed 001), so a match is made on what v1 stores: type, timestamp, and for calls the numbers,
+duration and title; for meetings the title and start/end times.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from destinations.engagements.client import EngagementsClient
+from destinations.engagements.errors import TransientError
+
+_CALL_KEYS = ("toNumber", "fromNumber", "durationMilliseconds", "title")
+_MEETING_KEYS = ("title", "startTime", "endTime")
+MAX_PAGES = 50
+LOOKBACK_MS = 10 * 60 * 1000
+
+
+def matches(sent: dict[str, Any], found: dict[str, Any]) -> bool:
+    """True when `found` (a v1 engagement read back) is the engagement `sent` would create."""
+    mine, theirs = sent.get("engagement", {}), found.get("engagement", {})
+    if mine.get("type") != theirs.get("type") or mine.get("timestamp") != theirs.get("timestamp"):
+        return False
+    keys = _CALL_KEYS if mine.get("type") == "CALL" else _MEETING_KEYS
+    meta_sent, meta_found = sent.get("metadata", {}), found.get("metadata", {})
+    return all(meta_sent.get(k) == meta_found.get(k) for k in keys if k in meta_sent)
+
+
+def find_engagement(client: EngagementsClient, sent: dict[str, Any], intent_ms: int,
+                    taken: set[str]) -> str | None:
+    """The id of the engagement `sent` created, or None when confirmed absent."""
+    for candidate in _candidates(client, sent, intent_ms):
+        engagement_id = str(candidate.get("engagement", {}).get("id"))
+        if engagement_id not in taken and matches(sent, candidate):
+            return engagement_id
+    return None
+
+
+def _candidates(client: EngagementsClient, sent: dict[str, Any],
+                intent_ms: int) -> Iterator[dict[str, Any]]:
+    contacts = sent.get("associations", {}).get("contactIds") or []
+    if contacts:
+        path = f"/engagements/v1/engagements/associated/CONTACT/{contacts[0]}/paged"
+        yield from _pages(client, path, {"limit": 100}, "offset")
+    else:
+        params = {"count": 100, "since": intent_ms - LOOKBACK_MS}
+        yield from _pages(client, "/engagements/v1/engagements/recent/modified", params, "offset")
+
+
+def _pages(client: EngagementsClient, path: str, params: dict[str, Any],
+           cursor: str) -> Iterator[dict[str, Any]]:
+    offset: Any = 0
+    for _ in range(MAX_PAGES):
+        response = client.get(path, {**params, cursor: offset})
+        if response.status != 200:
+            raise TransientError(f"v1 look-up {path} answered HTTP {response.status}")
+        page = response.json() or {}
+        yield from page.get("results") or []
+        if not page.get("hasMore"):
+            return
+        offset = page.get("offset")
+    raise TransientError(f"v1 look-up {path}: more than {MAX_PAGES} pages, not confirmed absent")

@@ -1,0 +1,57 @@
+"""The sandbox's ASGI application: HubSpot v1 at the root, AskElephant v2 under /api, admin."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from .admin import admin_routes
+from .config import SandboxConfig
+from .ratelimit import HubSpotLimiter, TokenBucket
+from .responses import hubspot_error, new_request_id, problem
+from .store import Store
+from .v1 import V1Api
+from .v2 import V2Api
+
+_HUBSPOT_CATEGORIES = {404: "OBJECT_NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
+
+
+def create_app(config: SandboxConfig) -> Starlette:
+    """Build a sandbox app with its own store and rate limiters (see app.state.store)."""
+    store = Store(config.store_path)
+    v1_limiter = HubSpotLimiter(config.v1_requests_per_10s, config.v1_daily_limit)
+    v2_limiter = TokenBucket(config.v2_requests_per_second)
+    routes = [
+        *V1Api(config, store, v1_limiter).routes(),
+        *V2Api(config, store, v2_limiter).routes(),
+        *admin_routes(config, store, [v1_limiter, v2_limiter]),
+    ]
+    app = Starlette(
+        routes=routes,
+        exception_handlers={HTTPException: _http_error, Exception: _server_error},
+    )
+    app.state.config = config
+    app.state.store = store
+    return app
+
+
+def _error(request: Request, status: int, detail: str, headers: dict[str, str] | None) -> Response:
+    """An error in the dialect of the API the path belongs to."""
+    if request.url.path.startswith("/api/"):
+        return problem(status, detail, new_request_id(), headers=headers)
+    category = _HUBSPOT_CATEGORIES.get(status, "ERROR")
+    return hubspot_error(status, detail, category, headers=headers)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Unknown paths (404) and wrong methods (405) answered like the real APIs would."""
+    assert isinstance(exc, HTTPException)
+    detail = f"{request.method} {request.url.path}: {exc.detail}"
+    return _error(request, exc.status_code, detail, dict(exc.headers or {}))
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    """A bug in the sandbox: answer 500 in the API's dialect (uvicorn logs the traceback)."""
+    return _error(request, 500, f"sandbox error: {type(exc).__name__}", None)

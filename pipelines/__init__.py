@@ -1,0 +1,1 @@
+"""Pipelines: jobs, the stage and push pipelines, reports and the `engagement-sync` CLI."""

@@ -1,0 +1,62 @@
+"""Resolving `[destination.engagements_v1]` / `[destination.engagements_v2]` the dlt way.
+
+Explicit values > env (DESTINATION__ENGAGEMENTS_V2__API_TOKEN) > .dlt/secrets.toml >
+.dlt/config.toml > defaults. The token is held here and handed to the sink; it is never logged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import dlt
+
+from destinations.engagements.errors import ConfigError
+from destinations.engagements.sink import DEFAULT_BASE_URLS
+
+DEFAULT_RATES = {"v1": 100 / 10, "v2": 10.0}  # requests per second
+
+
+@dataclass(frozen=True)
+class DestinationSettings:
+    target: str
+    base_url: str
+    api_token: str
+    destination_id: str  # ledger rows carry it: deliveries belong to one destination
+    rate_per_second: float
+
+    def __repr__(self) -> str:  # never print the token
+        return (f"DestinationSettings(target={self.target!r}, base_url={self.base_url!r}, "
+                f"destination_id={self.destination_id!r})")
+
+
+def resolve(target: str, require_token: bool = True) -> DestinationSettings:
+    section = f"destination.engagements_{target}"
+    base_url = dlt.config.get(f"{section}.base_url") or DEFAULT_BASE_URLS[target]
+    token = dlt.secrets.get(f"{section}.api_token") or ""
+    check_base_url(target, base_url)
+    if require_token and not token:
+        raise ConfigError(f"{target}: no API token; set DESTINATION__ENGAGEMENTS_{target.upper()}"
+                          f"__API_TOKEN or api_token under [{section}] in .dlt/secrets.toml")
+    if target == "v1":
+        per_10s = dlt.config.get(f"{section}.requests_per_10s")
+        rate = float(per_10s) / 10 if per_10s else DEFAULT_RATES["v1"]
+    else:
+        per_s = dlt.config.get(f"{section}.requests_per_second")
+        rate = float(per_s) if per_s else DEFAULT_RATES["v2"]
+    destination_id = dlt.config.get(f"{section}.destination_id") or identity(base_url)
+    return DestinationSettings(target, base_url, str(token), str(destination_id), rate)
+
+
+def identity(base_url: str) -> str:
+    """Normalised base URL: the default identity of a destination in the ledger."""
+    parts = urlsplit(base_url.strip())
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path.rstrip('/')}"
+
+
+def check_base_url(target: str, base_url: str) -> None:
+    parts = urlsplit(base_url)
+    loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
+    if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
+        raise ConfigError(f"{target}: base_url {base_url!r} must be https (plain http only on "
+                          f"127.0.0.1); fix [destination.engagements_{target}] base_url")

@@ -1,0 +1,168 @@
+"""Jobs: what to read and how to build requests, from `[engagement_sync.jobs.<name>]` or flags.
+
+Every job setting `snake_case_key` is also the CLI flag `--snake-case-key`. An unknown key or a
+bad value stops with a message naming the key and the fix (ConfigError, exit code 2).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dlt
+
+from destinations.engagements.errors import ConfigError
+from sources.engagements.maps import ContactIndex, OwnerIndex
+from sources.engagements.settings import BuildSettings
+from sources.exports.presets import PRESET_NAMES
+from sources.exports.source import ExportJob
+
+_GLOB = re.compile(r"[*?\[]")
+_URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+TARGETS = ("v1", "v2")
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    preset: str
+    path: str
+    file_glob: str | None = None
+    prefix: str | None = None  # external_id prefix; default the preset name
+    source_system: str | None = None  # v2 source_system; default the preset name
+    targets: tuple[str, ...] = TARGETS
+    run_workflows: bool = True
+    is_private: bool | None = None
+    contact_map: str | None = None
+    owner_map: str | None = None
+    default_region: str | None = None
+    allow_unassociated: bool = False
+    truncate_transcripts: bool = False
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def external_id_prefix(self) -> str:
+        return self.prefix or self.preset
+
+
+JOB_KEYS = tuple(f.name for f in dataclasses.fields(Job) if f.name not in ("name", "extra"))
+
+
+def make_job(name: str, values: dict[str, Any], base_dir: Path | None = None) -> Job:
+    """A validated Job from config or flag values; ConfigError names the bad key."""
+    unknown = sorted(set(values) - set(JOB_KEYS))
+    if unknown:
+        raise ConfigError(f"job {name}: unknown setting {unknown[0]!r}; known settings: "
+                          f"{', '.join(JOB_KEYS)}")
+    for required in ("preset", "path"):
+        if not values.get(required):
+            raise ConfigError(f"job {name}: {required} is not set; add {required} = \"…\" to "
+                              f"[engagement_sync.jobs.{name}] or pass --{required}")
+    if values["preset"] not in PRESET_NAMES:
+        raise ConfigError(f"job {name}: preset {values['preset']!r} is not known; use one of "
+                          f"{', '.join(PRESET_NAMES)}")
+    targets = values.get("targets", TARGETS)
+    targets = tuple([targets] if isinstance(targets, str) else targets)
+    if not targets or set(targets) - set(TARGETS):
+        raise ConfigError(f"job {name}: targets must be a list of v1 and/or v2, not {targets!r}")
+    clean = {k: v for k, v in values.items() if v is not None}
+    clean["targets"] = targets
+    for key in ("path", "contact_map", "owner_map"):
+        if key in clean and base_dir is not None and not _URL.match(str(clean[key])):
+            clean[key] = str((base_dir / os.path.expanduser(str(clean[key]))).resolve())
+    return Job(name=name, **clean)
+
+
+def configured_jobs() -> dict[str, dict[str, Any]]:
+    """The `[engagement_sync.jobs.*]` tables from .dlt/config.toml (and env overrides)."""
+    jobs = dlt.config.get("engagement_sync.jobs")
+    if jobs is None:
+        return {}
+    if not isinstance(jobs, dict) or not all(isinstance(v, dict) for v in jobs.values()):
+        raise ConfigError("[engagement_sync.jobs] must hold one table per job, e.g. "
+                          "[engagement_sync.jobs.calls] with preset and path")
+    return {name: dict(values) for name, values in jobs.items()}
+
+
+def select_jobs(job_name: str | None, flags: dict[str, Any]) -> list[Job]:
+    """Jobs for a command: a one-off from --preset/--path, one named job, or every job."""
+    given = {k: v for k, v in flags.items() if v is not None}
+    if "preset" in given or "path" in given:
+        return [make_job(given.get("preset", "adhoc"), given, Path.cwd())]
+    jobs = configured_jobs()
+    if job_name is not None:
+        if job_name not in jobs:
+            raise ConfigError(f"no job {job_name!r} in .dlt/config.toml; known jobs: "
+                              f"{', '.join(sorted(jobs)) or 'none'}")
+        jobs = {job_name: jobs[job_name]}
+    if not jobs:
+        raise ConfigError("no job to run: pass --preset NAME --path PATH, or declare "
+                          "[engagement_sync.jobs.<name>] in .dlt/config.toml")
+    return [make_job(name, {**values, **given}, Path.cwd()) for name, values in jobs.items()]
+
+
+def export_job(job: Job, incremental: bool = True) -> ExportJob:
+    bucket_url, file_glob = split_path(job.path, job.file_glob)
+    return ExportJob(job.name, job.preset, bucket_url, file_glob, job.external_id_prefix,
+                     job.default_region, incremental, job.targets)
+
+
+def split_path(path: str, file_glob: str | None = None) -> tuple[str, str]:
+    """(bucket_url, file_glob) for a folder, a file, a glob or a bucket URL."""
+    if file_glob:
+        return path, file_glob
+    match = _GLOB.search(path)
+    if match:
+        cut = path.rfind("/", 0, match.start())
+        return (path[:cut] or "/", path[cut + 1:]) if cut >= 0 else (str(Path.cwd()), path)
+    if _URL.match(path):
+        name = path.rstrip("/").rsplit("/", 1)
+        has_ext = "." in name[-1] and not path.endswith("/")
+        return (name[0], name[1]) if has_ext and len(name) == 2 else (path, "**/*")
+    local = Path(path)
+    if local.is_file():
+        return str(local.parent.resolve()), local.name
+    if not local.exists():
+        raise ConfigError(f"path {path!r} does not exist; pass a folder, a file, a glob "
+                          "(exports/*.json) or a bucket URL (s3://bucket/prefix)")
+    return str(local.resolve()), "**/*"
+
+
+def build_settings(job: Job) -> BuildSettings:
+    """Builder settings, loading the job's contact and owner maps (CSV files)."""
+    contacts, owners = ContactIndex(), OwnerIndex()
+    try:
+        if job.contact_map:
+            contacts = ContactIndex.from_rows(_csv_rows(job.contact_map, "contact_map",
+                                                        ("contact_id", "email", "phone")))
+        if job.owner_map:
+            owners = OwnerIndex.from_rows(_csv_rows(job.owner_map, "owner_map",
+                                                    ("owner_id", "email")))
+    except ValueError as exc:
+        raise ConfigError(f"job {job.name}: a contact or owner map has an id that is not a "
+                          f"whole number ({exc}); fix the map") from None
+    return BuildSettings(
+        source_system=job.source_system or job.preset,
+        is_private=job.is_private,
+        allow_unassociated=job.allow_unassociated,
+        truncate_transcripts=job.truncate_transcripts,
+        contacts=contacts,
+        owners=owners,
+    )
+
+
+def _csv_rows(path: str, key: str, header: tuple[str, ...]) -> list[dict[str, str]]:
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            missing = set(header[:1]) - set(reader.fieldnames or ())
+            if missing:
+                raise ConfigError(f"{key} {path}: the header must be {','.join(header)}")
+            return list(reader)
+    except OSError as exc:
+        raise ConfigError(f"{key} {path}: cannot read it ({exc.strerror}); fix the path") from None

@@ -1,0 +1,137 @@
+"""The push pipeline: pending requests in the staging -> the engagements API, one per target.
+
+A dlt pipeline per target reads what the ledger says is not yet delivered to this destination
+and loads it into the `engagements_v1` / `engagements_v2` destination. Leftover load packages
+from a crashed run are dropped first: the staging and the ledger, not dlt state, say what is
+pending, and the sink re-checks the ledger before every send anyway.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import dlt
+import pyarrow as pa
+from dlt.pipeline.exceptions import PipelineStepFailed
+
+from destinations.engagements.client import EngagementsClient
+from destinations.engagements.errors import StopRunError, TransientError
+from destinations.engagements.ledger import ensure_ledger
+from destinations.engagements.outcomes import classify
+from destinations.engagements.sink import engagements_v1, engagements_v2, finish_run
+from destinations.engagements.staging_db import opened, table_exists
+from pipelines import workspace
+from pipelines.destinations_config import DestinationSettings
+
+SINKS = {"v1": engagements_v1, "v2": engagements_v2}
+
+PENDING_SQL = """
+SELECT r.external_id, r.body, r.content_hash
+FROM engagements.{target}_requests r
+LEFT JOIN engagements.delivery_states s
+       ON s.destination = ? AND s.target = ? AND s.external_id = r.external_id
+WHERE s.state IS NULL OR s.state IN ('pending', 'unknown')
+ORDER BY r.started_at, r.external_id
+"""
+
+
+@dataclass
+class PushReport:
+    target: str
+    destination: str
+    pending: int
+    created: int = 0
+    existing: int = 0
+    api_rejected: int = 0
+    reconciled: int = 0
+    unknown: int = 0
+    left_pending: int = 0
+    skipped: int = 0
+    requests: int = 0
+    throttled: int = 0
+    dry_run: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def count_pending(staging: Path, target: str, destination_id: str) -> int:
+    with opened(staging) as con:
+        ensure_ledger(con)
+        if not table_exists(con, f"{target}_requests"):
+            return 0
+        row = con.execute(f"SELECT count(*) FROM ({PENDING_SQL.format(target=target)})",
+                          [destination_id, target]).fetchone()
+        return int(row[0]) if row else 0
+
+
+def pending_requests(staging: Path, target: str, destination_id: str) -> Any:
+    """dlt resource: this target's requests the ledger does not show as done, in Arrow batches."""
+
+    @dlt.resource(name=f"{target}_requests", max_table_nesting=0)
+    def requests() -> Iterator[pa.Table]:
+        with opened(staging) as con:
+            if not table_exists(con, f"{target}_requests"):
+                return
+            reader = con.execute(PENDING_SQL.format(target=target),
+                                 [destination_id, target]).fetch_record_batch(10_000)
+            for batch in reader:
+                yield pa.Table.from_batches([batch])
+
+    return requests
+
+
+def check_access(settings: DestinationSettings) -> None:
+    """Stop at once, with one line, on a bad token or an unreachable API."""
+    client = EngagementsClient(settings.target, settings.base_url, settings.api_token,
+                               timeout=30.0)
+    try:
+        response = client.probe()
+    except TransientError as exc:
+        raise StopRunError(f"{settings.target}: cannot reach {settings.base_url} ({exc}); check "
+                           "the network or base_url and run again") from None
+    finally:
+        client.close()
+    if response.status in (401, 403):
+        classify(settings.target, response.status, response.headers, response.content)
+
+
+def push(staging: Path, settings: DestinationSettings, run_workflows: bool = True,
+         dry_run: bool = False) -> PushReport:
+    """Deliver every pending request of one target; StopRunError for run-level problems."""
+    target = settings.target
+    pending = count_pending(staging, target, settings.destination_id)
+    report = PushReport(target, settings.destination_id, pending, dry_run=dry_run)
+    if dry_run or pending == 0:
+        return report
+    check_access(settings)
+    pipeline = dlt.pipeline(pipeline_name=f"engagements_push_{target}",
+                            pipelines_dir=workspace.pipelines_dir(staging))
+    pipeline.abort_packages()
+    run_id = uuid.uuid4().hex
+    destination = SINKS[target](
+        base_url=settings.base_url, api_token=settings.api_token,
+        staging=str(staging.resolve()), destination_id=settings.destination_id, run_id=run_id,
+        run_workflows=run_workflows, rate_per_second=settings.rate_per_second)
+    failure: Exception | None = None
+    try:
+        pipeline.run(pending_requests(staging, target, settings.destination_id),
+                     destination=destination, loader_file_format="parquet")
+    except PipelineStepFailed as exc:
+        failure = exc
+    finally:
+        pusher = finish_run(run_id, target)
+        workspace.prepare(staging)
+    if pusher is not None:
+        for name in ("created", "existing", "api_rejected", "reconciled", "unknown",
+                     "left_pending", "skipped", "requests", "throttled"):
+            setattr(report, name, getattr(pusher.counts, name))
+        if pusher.stopped is not None:
+            raise pusher.stopped
+    if failure is not None:
+        raise failure
+    return report

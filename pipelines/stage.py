@@ -1,0 +1,57 @@
+"""The stage pipeline: export files -> DuckDB staging (calls, meetings, requests, rejections)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dlt
+
+from destinations.engagements.staging_db import opened
+from pipelines import workspace
+from pipelines.jobs import Job, build_settings, export_job
+from sources.exports.source import StageTally, exports
+
+
+@dataclass
+class JobStageReport:
+    job: str
+    files: int
+    read: int
+    staged: int
+    folded: int
+    rejected: int
+    target_rejected: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def stage_pipeline(staging: Path) -> dlt.Pipeline:
+    return dlt.pipeline(
+        pipeline_name=workspace.STAGE_PIPELINE,
+        destination=dlt.destinations.duckdb(str(staging.resolve())),
+        dataset_name=workspace.DATASET,
+        pipelines_dir=workspace.pipelines_dir(staging),
+    )
+
+
+def stage(staging: Path, jobs: list[Job], incremental: bool = True) -> list[JobStageReport]:
+    """Read each job's new or changed files and merge what they say into the staging."""
+    with opened(staging):  # fails fast, naming the holder, when another run has the file
+        pass
+    pipeline = stage_pipeline(staging)
+    reports = []
+    for job in jobs:
+        started = time.monotonic()
+        tally = StageTally()
+        source = exports(export_job(job, incremental), build_settings(job), tally)
+        pipeline.run(source, loader_file_format="parquet")
+        reports.append(JobStageReport(job.name, tally.files, tally.read, tally.staged,
+                                      tally.folded, tally.rejected, tally.target_rejected,
+                                      round(time.monotonic() - started, 2)))
+    workspace.prepare(staging)
+    return reports

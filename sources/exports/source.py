@@ -1,0 +1,101 @@
+"""The dlt source over one job's export files: list (incrementally), read, map, build, stage.
+
+IO edge: lists files through dlt's filesystem source (local folders, s3://, gs://, az://),
+reads their bytes and hands them to the pure mapping and builder code. Each staged table is
+merged on its key, so re-reading a modified file updates its records instead of duplicating.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import dlt
+from dlt.sources.filesystem import filesystem
+
+from sources.engagements.settings import BuildSettings
+from sources.exports.canonical import MapContext, RowRejection, SourceFile
+from sources.exports.outputs import StageOutputs, build_outputs
+from sources.exports.presets import get_preset
+from sources.exports.readers import UnreadableFileError, read_collections
+
+TABLE_KEYS = {
+    "calls": "external_id", "meetings": "external_id", "v1_requests": "external_id",
+    "v2_requests": "external_id", "rejected_records": "rejection_id",
+}
+
+
+@dataclass(frozen=True)
+class ExportJob:
+    """What the source needs to know of a job (pipelines/jobs.py builds it from config/flags)."""
+
+    name: str
+    preset: str
+    bucket_url: str
+    file_glob: str
+    prefix: str
+    default_region: str | None = None
+    incremental: bool = True
+    targets: tuple[str, ...] = ("v1", "v2")
+
+
+@dataclass
+class StageTally:
+    """Counts from one job's extraction, filled in while dlt runs the source."""
+
+    files: int = 0
+    read: int = 0
+    staged: int = 0
+    folded: int = 0
+    rejected: int = 0
+    target_rejected: dict[str, int] = field(default_factory=dict)
+
+    def add(self, out: StageOutputs) -> None:
+        self.read += out.read
+        self.staged += out.staged
+        self.folded += out.folded
+        self.rejected += out.rejected
+        for target, n in out.target_rejected.items():
+            self.target_rejected[target] = self.target_rejected.get(target, 0) + n
+
+
+@dlt.source(name="exports", max_table_nesting=0)
+def exports(job: ExportJob, settings: BuildSettings, tally: StageTally) -> Any:
+    """One job's files -> calls, meetings, rejected_records, v1_requests, v2_requests."""
+    files = filesystem(bucket_url=job.bucket_url, file_glob=job.file_glob, files_per_page=10_000)
+    files = files.with_name(f"{job.name}_files")
+    if job.incremental:
+        files.apply_hints(incremental=dlt.sources.incremental("modification_date"))
+
+    @dlt.transformer(name=f"{job.name}_records")
+    def records(items: list[Any]) -> Iterator[Any]:
+        out = stage_files([(item["relative_path"], item.read_bytes) for item in items],
+                          job, settings)
+        tally.files += len(items)
+        tally.add(out)
+        for table_name, table in out.tables.items():
+            if table.num_rows:
+                yield dlt.mark.with_hints(table, dlt.mark.make_hints(
+                    table_name=table_name, write_disposition="merge",
+                    primary_key=TABLE_KEYS[table_name]), create_table_variant=True)
+
+    return files | records
+
+
+def stage_files(files: list[tuple[str, Any]], job: ExportJob,
+                settings: BuildSettings) -> StageOutputs:
+    """Read (path, read_bytes) pairs, map them with the job's preset and build the outputs."""
+    sources: list[SourceFile] = []
+    unreadable: list[RowRejection] = []
+    for path, read_bytes in files:
+        try:
+            sources.append(SourceFile(path, read_collections(path, read_bytes())))
+        except UnreadableFileError as exc:
+            unreadable.append(RowRejection("unreadable_file", "*", str(exc), path, 0,
+                                           {"file": path}))
+    mapped = get_preset(job.preset)(sources, MapContext(job.prefix, settings.source_system,
+                                                        job.default_region))
+    mapped.rejections.extend(unreadable)
+    mapped.read += len(unreadable)
+    return build_outputs(mapped, settings, job.name, job.targets)
