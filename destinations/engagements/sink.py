@@ -15,12 +15,12 @@ from typing import Any
 import dlt
 from dlt.common.destination.exceptions import DestinationTerminalException
 from dlt.common.typing import TDataItems, TSecretStrValue
-from pyrate_limiter import Limiter, Rate
 
 from destinations.engagements.client import EngagementsClient
 from destinations.engagements.delivery import PendingRequest, PushOptions, Pusher
 from destinations.engagements.errors import StopRunError
 from destinations.engagements.ledger import Ledger
+from destinations.engagements.ratelimit import make_limiter
 from destinations.engagements.staging_db import connect
 
 DEFAULT_BASE_URLS = {"v1": "https://api.hubapi.com", "v2": "https://app.askelephant.ai/api"}
@@ -54,8 +54,7 @@ def start_run(spec: RunSpec) -> Pusher:
             client = EngagementsClient(spec.target, spec.base_url, spec.api_token,
                                        timeout=spec.timeout)
             ledger = Ledger(connect(spec.staging), spec.destination_id, spec.target, spec.run_id)
-            interval_ms = max(1, int(1000 / spec.rate_per_second))
-            limiter = Limiter(Rate(1, interval_ms))  # evenly spaced sends
+            limiter = make_limiter(spec.rate_per_second)
             options = PushOptions(spec.target, spec.run_workflows, spec.max_attempts,
                                   spec.wait_initial)
             _registry[key] = Pusher(client, ledger, limiter, options)

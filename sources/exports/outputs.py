@@ -28,7 +28,7 @@ from sources.exports.canonical import MappedRows, RowRejection
 REQUEST_SCHEMA = pa.schema([
     pa.field("external_id", pa.string(), nullable=False),
     ("job", pa.string()), ("kind", pa.string()), ("source_system", pa.string()),
-    ("started_at", pa.timestamp("ms", tz="UTC")), ("body", pa.string()),
+    ("started_at", pa.timestamp("us", tz="UTC")), ("body", pa.string()),
     ("content_hash", pa.string()), ("warnings", pa.string()),
 ])
 REJECTION_SCHEMA = pa.schema([
