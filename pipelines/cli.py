@@ -14,29 +14,44 @@ from typing import Annotated, Any
 import typer
 
 from destinations.engagements.errors import StopRunError
+from destinations.engagements.staging_db import DEFAULT_STAGING
 from pipelines import report
 
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 
 # Plain tracebacks: pretty ones print local variables, and a local may hold a token.
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Sync call and meeting exports into engagements APIs, exactly once.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Sync call and meeting exports into engagements APIs, exactly once.",
+)
 
 Staging = Annotated[Path, typer.Option("--staging", help="DuckDB staging file.")]
 Json = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 JobName = Annotated[str | None, typer.Option("--job", help="Run one job from .dlt/config.toml.")]
 Preset = Annotated[str | None, typer.Option(help="One-off job: the export format (twilio).")]
-PathOpt = Annotated[str | None, typer.Option("--path", help="One-off job: folder, file, glob "
-                                             "or bucket URL of the exports.")]
+PathOpt = Annotated[
+    str | None,
+    typer.Option("--path", help="One-off job: folder, file, glob or bucket URL of the exports."),
+]
 Prefix = Annotated[str | None, typer.Option(help="external_id prefix (default: the preset).")]
 ContactMap = Annotated[str | None, typer.Option(help="CSV contact_id,email,phone.")]
 OwnerMap = Annotated[str | None, typer.Option(help="CSV owner_id,email.")]
 Region = Annotated[str | None, typer.Option(help="Default phone region, e.g. US.")]
-AllowUnassociated = Annotated[bool | None, typer.Option(
-    "--allow-unassociated/--require-contact", help="v1: send records without a contact.")]
+AllowUnassociated = Annotated[
+    bool | None,
+    typer.Option(
+        "--allow-unassociated/--require-contact", help="v1: send records without a contact."
+    ),
+]
 Target = Annotated[str, typer.Option(help="v1, v2 or all.")]
-RunWorkflows = Annotated[bool, typer.Option("--run-workflows/--no-run-workflows",
-                                            help="v2: let workflows fire for new engagements.")]
+RunWorkflows = Annotated[
+    bool,
+    typer.Option(
+        "--run-workflows/--no-run-workflows", help="v2: let workflows fire for new engagements."
+    ),
+]
 
 
 def _fail(exc: StopRunError) -> None:
@@ -44,12 +59,24 @@ def _fail(exc: StopRunError) -> None:
     raise typer.Exit(exc.exit_code)
 
 
-def _flags(preset: str | None, path: str | None, prefix: str | None, contact_map: str | None,
-           owner_map: str | None, default_region: str | None,
-           allow_unassociated: bool | None) -> dict[str, Any]:
-    return {"preset": preset, "path": path, "prefix": prefix, "contact_map": contact_map,
-            "owner_map": owner_map, "default_region": default_region,
-            "allow_unassociated": allow_unassociated}
+def _flags(
+    preset: str | None,
+    path: str | None,
+    prefix: str | None,
+    contact_map: str | None,
+    owner_map: str | None,
+    default_region: str | None,
+    allow_unassociated: bool | None,
+) -> dict[str, Any]:
+    return {
+        "preset": preset,
+        "path": path,
+        "prefix": prefix,
+        "contact_map": contact_map,
+        "owner_map": owner_map,
+        "default_region": default_region,
+        "allow_unassociated": allow_unassociated,
+    }
 
 
 def _targets(target: str) -> list[str]:
@@ -59,38 +86,55 @@ def _targets(target: str) -> list[str]:
 
 
 @app.command("stage")
-def stage_cmd(staging: Staging = Path("engagements.duckdb"), job: JobName = None,
-              preset: Preset = None, path: PathOpt = None, prefix: Prefix = None,
-              contact_map: ContactMap = None, owner_map: OwnerMap = None,
-              default_region: Region = None, allow_unassociated: AllowUnassociated = None,
-              json: Json = False) -> None:
+def stage_cmd(
+    staging: Staging = Path(DEFAULT_STAGING),
+    job: JobName = None,
+    preset: Preset = None,
+    path: PathOpt = None,
+    prefix: Prefix = None,
+    contact_map: ContactMap = None,
+    owner_map: OwnerMap = None,
+    default_region: Region = None,
+    allow_unassociated: AllowUnassociated = None,
+    json: Json = False,
+) -> None:
     """Read new or changed export files into the staging."""
     from pipelines.jobs import select_jobs
     from pipelines.stage import stage
 
     try:
-        jobs = select_jobs(job, _flags(preset, path, prefix, contact_map, owner_map,
-                                       default_region, allow_unassociated))
+        jobs = select_jobs(
+            job,
+            _flags(
+                preset, path, prefix, contact_map, owner_map, default_region, allow_unassociated
+            ),
+        )
         reports = [r.as_dict() for r in stage(staging, jobs)]
     except StopRunError as exc:
         _fail(exc)
     report.emit_json({"stage": reports}) if json else report.stage_table(reports)
 
 
-def _push_all(staging: Path, targets: list[str], run_workflows: bool,
-              dry_run: bool) -> list[dict[str, Any]]:
+def _push_all(
+    staging: Path, targets: list[str], run_workflows: bool, dry_run: bool
+) -> list[dict[str, Any]]:
     from pipelines.destinations_config import resolve
     from pipelines.push import push
 
-    return [push(staging, resolve(t, require_token=not dry_run), run_workflows, dry_run)
-            .as_dict() for t in targets]
+    return [
+        push(staging, resolve(t, require_token=not dry_run), run_workflows, dry_run).as_dict()
+        for t in targets
+    ]
 
 
 @app.command("push")
-def push_cmd(staging: Staging = Path("engagements.duckdb"), target: Target = "all",
-             run_workflows: RunWorkflows = True,
-             dry_run: Annotated[bool, typer.Option("--dry-run", help="Send nothing.")] = False,
-             json: Json = False) -> None:
+def push_cmd(
+    staging: Staging = Path(DEFAULT_STAGING),
+    target: Target = "all",
+    run_workflows: RunWorkflows = True,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Send nothing.")] = False,
+    json: Json = False,
+) -> None:
     """Send every pending request to the API(s)."""
     try:
         reports = _push_all(staging, _targets(target), run_workflows, dry_run)
@@ -100,19 +144,31 @@ def push_cmd(staging: Staging = Path("engagements.duckdb"), target: Target = "al
 
 
 @app.command("sync")
-def sync_cmd(staging: Staging = Path("engagements.duckdb"), job: JobName = None,
-             preset: Preset = None, path: PathOpt = None, prefix: Prefix = None,
-             contact_map: ContactMap = None, owner_map: OwnerMap = None,
-             default_region: Region = None, allow_unassociated: AllowUnassociated = None,
-             target: Target = "all", run_workflows: RunWorkflows = True,
-             json: Json = False) -> None:
+def sync_cmd(
+    staging: Staging = Path(DEFAULT_STAGING),
+    job: JobName = None,
+    preset: Preset = None,
+    path: PathOpt = None,
+    prefix: Prefix = None,
+    contact_map: ContactMap = None,
+    owner_map: OwnerMap = None,
+    default_region: Region = None,
+    allow_unassociated: AllowUnassociated = None,
+    target: Target = "all",
+    run_workflows: RunWorkflows = True,
+    json: Json = False,
+) -> None:
     """Stage new or changed files, then push what is pending (for schedulers)."""
     from pipelines.jobs import select_jobs
     from pipelines.stage import stage
 
     try:
-        jobs = select_jobs(job, _flags(preset, path, prefix, contact_map, owner_map,
-                                       default_region, allow_unassociated))
+        jobs = select_jobs(
+            job,
+            _flags(
+                preset, path, prefix, contact_map, owner_map, default_region, allow_unassociated
+            ),
+        )
         staged = [r.as_dict() for r in stage(staging, jobs)]
         pushed = _push_all(staging, _targets(target), run_workflows, False)
     except StopRunError as exc:
@@ -125,7 +181,7 @@ def sync_cmd(staging: Staging = Path("engagements.duckdb"), job: JobName = None,
 
 
 @app.command("status")
-def status_cmd(staging: Staging = Path("engagements.duckdb"), json: Json = False) -> None:
+def status_cmd(staging: Staging = Path(DEFAULT_STAGING), json: Json = False) -> None:
     """Counts per table and per delivery state."""
     from pipelines.status import status
 
@@ -137,16 +193,18 @@ def status_cmd(staging: Staging = Path("engagements.duckdb"), json: Json = False
 
 
 @app.command("sandbox")
-def sandbox_cmd(port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8765,
-                token: Annotated[str, typer.Option(help="Bearer token it accepts.")] =
-                "sandbox-token",
-                store: Annotated[str | None, typer.Option(help="SQLite file to persist to.")] =
-                None) -> None:
+def sandbox_cmd(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8765,
+    token: Annotated[str, typer.Option(help="Bearer token it accepts.")] = "sandbox-token",
+    store: Annotated[str | None, typer.Option(help="SQLite file to persist to.")] = None,
+) -> None:
     """Run the local emulator of both APIs until interrupted."""
     from destinations.sandbox import SandboxConfig, serve_forever
 
-    report.console.print(f"sandbox: v1 base_url http://127.0.0.1:{port}, v2 base_url "
-                         f"http://127.0.0.1:{port}/api (Ctrl-C to stop)")
+    report.console.print(
+        f"sandbox: v1 base_url http://127.0.0.1:{port}, v2 base_url "
+        f"http://127.0.0.1:{port}/api (Ctrl-C to stop)"
+    )
     serve_forever(SandboxConfig(token=token, store_path=store), port)
 
 

@@ -27,18 +27,33 @@ def sandbox_store(staging: Path) -> Path:
 def run_demo(staging: Path) -> dict[str, Any]:
     """Stage the sample exports, start the sandbox, push to v1 and v2; returns the summary."""
     store = sandbox_store(staging)
-    config = SandboxConfig(store_path=str(store), v1_requests_per_10s=int(DEMO_RATE * 10 * 1.5),
-                           v2_requests_per_second=DEMO_RATE * 1.5)
-    job = make_job("demo", {"preset": "twilio", "path": str(DEMO_DATA / "exports"),
-                            "prefix": "demo-twilio",
-                            "contact_map": str(DEMO_DATA / "contacts.csv")})
+    config = SandboxConfig(
+        store_path=str(store),
+        v1_requests_per_10s=int(DEMO_RATE * 10 * 1.5),
+        v2_requests_per_second=DEMO_RATE * 1.5,
+    )
+    job = make_job(
+        "demo",
+        {
+            "preset": "twilio",
+            "path": str(DEMO_DATA / "exports"),
+            "prefix": "demo-twilio",
+            "contact_map": str(DEMO_DATA / "contacts.csv"),
+        },
+    )
     staged = stage(staging, [job])
     pushed = []
     with SandboxServer(config) as sandbox:
         for target, base_url in (("v1", sandbox.base_url), ("v2", sandbox.v2_base_url)):
-            settings = DestinationSettings(target, base_url, config.token, f"sandbox:{store}",
-                                           DEMO_RATE)
+            settings = DestinationSettings(
+                target, base_url, config.token, f"sandbox:{store}", DEMO_RATE
+            )
             pushed.append(push(staging, settings).as_dict())
         held = {"v1": sandbox.store.count_v1(), "v2": sandbox.store.count_v2()}
-    return {"staging": str(staging.resolve()), "sandbox_store": str(store),
-            "stage": [r.as_dict() for r in staged], "push": pushed, "sandbox_holds": held}
+    return {
+        "staging": str(staging.resolve()),
+        "sandbox_store": str(store),
+        "stage": [r.as_dict() for r in staged],
+        "push": pushed,
+        "sandbox_holds": held,
+    }

@@ -26,8 +26,10 @@ class DestinationSettings:
     rate_per_second: float
 
     def __repr__(self) -> str:  # never print the token
-        return (f"DestinationSettings(target={self.target!r}, base_url={self.base_url!r}, "
-                f"destination_id={self.destination_id!r})")
+        return (
+            f"DestinationSettings(target={self.target!r}, base_url={self.base_url!r}, "
+            f"destination_id={self.destination_id!r})"
+        )
 
 
 def resolve(target: str, require_token: bool = True) -> DestinationSettings:
@@ -36,8 +38,10 @@ def resolve(target: str, require_token: bool = True) -> DestinationSettings:
     token = dlt.secrets.get(f"{section}.api_token") or ""
     check_base_url(target, base_url)
     if require_token and not token:
-        raise ConfigError(f"{target}: no API token; set DESTINATION__ENGAGEMENTS_{target.upper()}"
-                          f"__API_TOKEN or api_token under [{section}] in .dlt/secrets.toml")
+        raise ConfigError(
+            f"{target}: no API token; set DESTINATION__ENGAGEMENTS_{target.upper()}"
+            f"__API_TOKEN or api_token under [{section}] in .dlt/secrets.toml"
+        )
     if target == "v1":
         per_10s = dlt.config.get(f"{section}.requests_per_10s")
         rate = float(per_10s) / 10 if per_10s else DEFAULT_RATES["v1"]
@@ -58,5 +62,7 @@ def check_base_url(target: str, base_url: str) -> None:
     parts = urlsplit(base_url)
     loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
     if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
-        raise ConfigError(f"{target}: base_url {base_url!r} must be https (plain http only on "
-                          f"127.0.0.1); fix [destination.engagements_{target}] base_url")
+        raise ConfigError(
+            f"{target}: base_url {base_url!r} must be https (plain http only on "
+            f"127.0.0.1); fix [destination.engagements_{target}] base_url"
+        )

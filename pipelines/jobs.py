@@ -57,15 +57,20 @@ def make_job(name: str, values: dict[str, Any], base_dir: Path | None = None) ->
     """A validated Job from config or flag values; ConfigError names the bad key."""
     unknown = sorted(set(values) - set(JOB_KEYS))
     if unknown:
-        raise ConfigError(f"job {name}: unknown setting {unknown[0]!r}; known settings: "
-                          f"{', '.join(JOB_KEYS)}")
+        raise ConfigError(
+            f"job {name}: unknown setting {unknown[0]!r}; known settings: {', '.join(JOB_KEYS)}"
+        )
     for required in ("preset", "path"):
         if not values.get(required):
-            raise ConfigError(f"job {name}: {required} is not set; add {required} = \"…\" to "
-                              f"[engagement_sync.jobs.{name}] or pass --{required}")
+            raise ConfigError(
+                f'job {name}: {required} is not set; add {required} = "…" to '
+                f"[engagement_sync.jobs.{name}] or pass --{required}"
+            )
     if values["preset"] not in PRESET_NAMES:
-        raise ConfigError(f"job {name}: preset {values['preset']!r} is not known; use one of "
-                          f"{', '.join(PRESET_NAMES)}")
+        raise ConfigError(
+            f"job {name}: preset {values['preset']!r} is not known; use one of "
+            f"{', '.join(PRESET_NAMES)}"
+        )
     targets = values.get("targets", TARGETS)
     targets = tuple([targets] if isinstance(targets, str) else targets)
     if not targets or set(targets) - set(TARGETS):
@@ -84,8 +89,10 @@ def configured_jobs() -> dict[str, dict[str, Any]]:
     if jobs is None:
         return {}
     if not isinstance(jobs, dict) or not all(isinstance(v, dict) for v in jobs.values()):
-        raise ConfigError("[engagement_sync.jobs] must hold one table per job, e.g. "
-                          "[engagement_sync.jobs.calls] with preset and path")
+        raise ConfigError(
+            "[engagement_sync.jobs] must hold one table per job, e.g. "
+            "[engagement_sync.jobs.calls] with preset and path"
+        )
     return {name: dict(values) for name, values in jobs.items()}
 
 
@@ -97,19 +104,31 @@ def select_jobs(job_name: str | None, flags: dict[str, Any]) -> list[Job]:
     jobs = configured_jobs()
     if job_name is not None:
         if job_name not in jobs:
-            raise ConfigError(f"no job {job_name!r} in .dlt/config.toml; known jobs: "
-                              f"{', '.join(sorted(jobs)) or 'none'}")
+            raise ConfigError(
+                f"no job {job_name!r} in .dlt/config.toml; known jobs: "
+                f"{', '.join(sorted(jobs)) or 'none'}"
+            )
         jobs = {job_name: jobs[job_name]}
     if not jobs:
-        raise ConfigError("no job to run: pass --preset NAME --path PATH, or declare "
-                          "[engagement_sync.jobs.<name>] in .dlt/config.toml")
+        raise ConfigError(
+            "no job to run: pass --preset NAME --path PATH, or declare "
+            "[engagement_sync.jobs.<name>] in .dlt/config.toml"
+        )
     return [make_job(name, {**values, **given}, Path.cwd()) for name, values in jobs.items()]
 
 
 def export_job(job: Job, incremental: bool = True) -> ExportJob:
     bucket_url, file_glob = split_path(job.path, job.file_glob)
-    return ExportJob(job.name, job.preset, bucket_url, file_glob, job.external_id_prefix,
-                     job.default_region, incremental, job.targets)
+    return ExportJob(
+        job.name,
+        job.preset,
+        bucket_url,
+        file_glob,
+        job.external_id_prefix,
+        job.default_region,
+        incremental,
+        job.targets,
+    )
 
 
 def split_path(path: str, file_glob: str | None = None) -> tuple[str, str]:
@@ -119,7 +138,7 @@ def split_path(path: str, file_glob: str | None = None) -> tuple[str, str]:
     match = _GLOB.search(path)
     if match:
         cut = path.rfind("/", 0, match.start())
-        return (path[:cut] or "/", path[cut + 1:]) if cut >= 0 else (str(Path.cwd()), path)
+        return (path[:cut] or "/", path[cut + 1 :]) if cut >= 0 else (str(Path.cwd()), path)
     if _URL.match(path):
         name = path.rstrip("/").rsplit("/", 1)
         has_ext = "." in name[-1] and not path.endswith("/")
@@ -128,8 +147,10 @@ def split_path(path: str, file_glob: str | None = None) -> tuple[str, str]:
     if local.is_file():
         return str(local.parent.resolve()), local.name
     if not local.exists():
-        raise ConfigError(f"path {path!r} does not exist; pass a folder, a file, a glob "
-                          "(exports/*.json) or a bucket URL (s3://bucket/prefix)")
+        raise ConfigError(
+            f"path {path!r} does not exist; pass a folder, a file, a glob "
+            "(exports/*.json) or a bucket URL (s3://bucket/prefix)"
+        )
     return str(local.resolve()), "**/*"
 
 
@@ -138,14 +159,18 @@ def build_settings(job: Job) -> BuildSettings:
     contacts, owners = ContactIndex(), OwnerIndex()
     try:
         if job.contact_map:
-            contacts = ContactIndex.from_rows(_csv_rows(job.contact_map, "contact_map",
-                                                        ("contact_id", "email", "phone")))
+            contacts = ContactIndex.from_rows(
+                _csv_rows(job.contact_map, "contact_map", ("contact_id", "email", "phone"))
+            )
         if job.owner_map:
-            owners = OwnerIndex.from_rows(_csv_rows(job.owner_map, "owner_map",
-                                                    ("owner_id", "email")))
+            owners = OwnerIndex.from_rows(
+                _csv_rows(job.owner_map, "owner_map", ("owner_id", "email"))
+            )
     except ValueError as exc:
-        raise ConfigError(f"job {job.name}: a contact or owner map has an id that is not a "
-                          f"whole number ({exc}); fix the map") from None
+        raise ConfigError(
+            f"job {job.name}: a contact or owner map has an id that is not a "
+            f"whole number ({exc}); fix the map"
+        ) from None
     return BuildSettings(
         source_system=job.source_system or job.preset,
         is_private=job.is_private,

@@ -64,8 +64,9 @@ def count_pending(staging: Path, target: str, destination_id: str) -> int:
         ensure_ledger(con)
         if not table_exists(con, f"{target}_requests"):
             return 0
-        row = con.execute(f"SELECT count(*) FROM ({PENDING_SQL.format(target=target)})",
-                          [destination_id, target]).fetchone()
+        row = con.execute(
+            f"SELECT count(*) FROM ({PENDING_SQL.format(target=target)})", [destination_id, target]
+        ).fetchone()
         return int(row[0]) if row else 0
 
 
@@ -77,8 +78,9 @@ def pending_requests(staging: Path, target: str, destination_id: str) -> Any:
         with opened(staging) as con:
             if not table_exists(con, f"{target}_requests"):
                 return
-            reader = con.execute(PENDING_SQL.format(target=target),
-                                 [destination_id, target]).fetch_record_batch(10_000)
+            reader = con.execute(
+                PENDING_SQL.format(target=target), [destination_id, target]
+            ).fetch_record_batch(10_000)
             for batch in reader:
                 yield pa.Table.from_batches([batch])
 
@@ -87,21 +89,23 @@ def pending_requests(staging: Path, target: str, destination_id: str) -> Any:
 
 def check_access(settings: DestinationSettings) -> None:
     """Stop at once, with one line, on a bad token or an unreachable API."""
-    client = EngagementsClient(settings.target, settings.base_url, settings.api_token,
-                               timeout=30.0)
+    client = EngagementsClient(settings.target, settings.base_url, settings.api_token, timeout=30.0)
     try:
         response = client.probe()
     except TransientError as exc:
-        raise StopRunError(f"{settings.target}: cannot reach {settings.base_url} ({exc}); check "
-                           "the network or base_url and run again") from None
+        raise StopRunError(
+            f"{settings.target}: cannot reach {settings.base_url} ({exc}); check "
+            "the network or base_url and run again"
+        ) from None
     finally:
         client.close()
     if response.status in (401, 403):
         classify(settings.target, response.status, response.headers, response.content)
 
 
-def push(staging: Path, settings: DestinationSettings, run_workflows: bool = True,
-         dry_run: bool = False) -> PushReport:
+def push(
+    staging: Path, settings: DestinationSettings, run_workflows: bool = True, dry_run: bool = False
+) -> PushReport:
     """Deliver every pending request of one target; StopRunError for run-level problems."""
     target = settings.target
     pending = count_pending(staging, target, settings.destination_id)
@@ -109,26 +113,44 @@ def push(staging: Path, settings: DestinationSettings, run_workflows: bool = Tru
     if dry_run or pending == 0:
         return report
     check_access(settings)
-    pipeline = dlt.pipeline(pipeline_name=f"engagements_push_{target}",
-                            pipelines_dir=workspace.pipelines_dir(staging))
+    pipeline = dlt.pipeline(
+        pipeline_name=f"engagements_push_{target}", pipelines_dir=workspace.pipelines_dir(staging)
+    )
     pipeline.abort_packages()
     run_id = uuid.uuid4().hex
     destination = SINKS[target](
-        base_url=settings.base_url, api_token=settings.api_token,
-        staging=str(staging.resolve()), destination_id=settings.destination_id, run_id=run_id,
-        run_workflows=run_workflows, rate_per_second=settings.rate_per_second)
+        base_url=settings.base_url,
+        api_token=settings.api_token,
+        staging=str(staging.resolve()),
+        destination_id=settings.destination_id,
+        run_id=run_id,
+        run_workflows=run_workflows,
+        rate_per_second=settings.rate_per_second,
+    )
     failure: Exception | None = None
     try:
-        pipeline.run(pending_requests(staging, target, settings.destination_id),
-                     destination=destination, loader_file_format="parquet")
+        pipeline.run(
+            pending_requests(staging, target, settings.destination_id),
+            destination=destination,
+            loader_file_format="parquet",
+        )
     except PipelineStepFailed as exc:
         failure = exc
     finally:
         pusher = finish_run(run_id, target)
         workspace.prepare(staging)
     if pusher is not None:
-        for name in ("created", "existing", "api_rejected", "reconciled", "unknown",
-                     "left_pending", "skipped", "requests", "throttled"):
+        for name in (
+            "created",
+            "existing",
+            "api_rejected",
+            "reconciled",
+            "unknown",
+            "left_pending",
+            "skipped",
+            "requests",
+            "throttled",
+        ):
             setattr(report, name, getattr(pusher.counts, name))
         if pusher.stopped is not None:
             raise pusher.stopped

@@ -28,23 +28,73 @@ def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> 
 
 
 def stage_table(reports: list[dict[str, Any]]) -> None:
-    table("Stage", ["job", "files", "read", "staged", "folded", "rejected", "v1 rejected",
-                    "v2 rejected", "seconds"],
-          [[r["job"], r["files"], r["read"], r["staged"], r["folded"], r["rejected"],
-            r["target_rejected"].get("v1", 0), r["target_rejected"].get("v2", 0), r["seconds"]]
-           for r in reports])
+    table(
+        "Stage",
+        [
+            "job",
+            "files",
+            "read",
+            "staged",
+            "folded",
+            "rejected",
+            "v1 rejected",
+            "v2 rejected",
+            "seconds",
+        ],
+        [
+            [
+                r["job"],
+                r["files"],
+                r["read"],
+                r["staged"],
+                r["folded"],
+                r["rejected"],
+                r["target_rejected"].get("v1", 0),
+                r["target_rejected"].get("v2", 0),
+                r["seconds"],
+            ]
+            for r in reports
+        ],
+    )
 
 
 def push_table(reports: list[dict[str, Any]]) -> None:
-    table("Push", ["target", "pending", "created", "existing", "api rejected", "reconciled",
-                   "unknown", "left pending", "requests", "429s"],
-          [[r["target"], r["pending"], r["created"], r["existing"], r["api_rejected"],
-            r["reconciled"], r["unknown"], r["left_pending"], r["requests"], r["throttled"]]
-           for r in reports])
+    table(
+        "Push",
+        [
+            "target",
+            "pending",
+            "created",
+            "existing",
+            "api rejected",
+            "reconciled",
+            "unknown",
+            "left pending",
+            "requests",
+            "429s",
+        ],
+        [
+            [
+                r["target"],
+                r["pending"],
+                r["created"],
+                r["existing"],
+                r["api_rejected"],
+                r["reconciled"],
+                r["unknown"],
+                r["left_pending"],
+                r["requests"],
+                r["throttled"],
+            ]
+            for r in reports
+        ],
+    )
     for r in reports:
         if r["dry_run"]:
-            console.print(f"{r['target']}: dry run, {r['pending']} request(s) would be sent to "
-                          f"{r['destination']}; nothing was sent")
+            console.print(
+                f"{r['target']}: dry run, {r['pending']} request(s) would be sent to "
+                f"{r['destination']}; nothing was sent"
+            )
         elif r["pending"] == 0:
             console.print(f"{r['target']}: nothing new to deliver to {r['destination']}")
 
@@ -55,11 +105,17 @@ def status_tables(data: dict[str, Any]) -> None:
         return
     table(f"Staging {data['staging']}", ["table", "rows"], list(data["tables"].items()))
     states = ["created", "existing", "api_rejected", "pending", "unknown", "drifted"]
-    table("Deliveries", ["target", *states],
-          [[t, *[v[s] for s in states]] for t, v in data["targets"].items()])
+    table(
+        "Deliveries",
+        ["target", *states],
+        [[t, *[v[s] for s in states]] for t, v in data["targets"].items()],
+    )
     if data["top_rejection_reasons"]:
-        table("Top rejection reasons", ["target", "reason", "count"],
-              [[r["target"], r["reason"], r["count"]] for r in data["top_rejection_reasons"]])
+        table(
+            "Top rejection reasons",
+            ["target", "reason", "count"],
+            [[r["target"], r["reason"], r["count"]] for r in data["top_rejection_reasons"]],
+        )
 
 
 def demo_summary(data: dict[str, Any]) -> None:
@@ -70,10 +126,21 @@ def demo_summary(data: dict[str, Any]) -> None:
     rows = []
     for p in data["push"]:
         target_rejected = sum(r["target_rejected"].get(p["target"], 0) for r in stage_rows)
-        rows.append([p["target"], read, staged, rejected + target_rejected,
-                     p["created"] + p["existing"], data["sandbox_holds"][p["target"]]])
-    table("Demo summary (this run)", ["target", "read", "staged", "rejected",
-                                      "delivered", "sandbox holds"], rows)
+        rows.append(
+            [
+                p["target"],
+                read,
+                staged,
+                rejected + target_rejected,
+                p["created"] + p["existing"],
+                data["sandbox_holds"][p["target"]],
+            ]
+        )
+    table(
+        "Demo summary (this run)",
+        ["target", "read", "staged", "rejected", "delivered", "sandbox holds"],
+        rows,
+    )
     if all(p["pending"] == 0 for p in data["push"]):
         console.print("Nothing new to deliver: every staged request was already delivered.")
     console.print(f"Staging: {data['staging']}")

@@ -17,8 +17,20 @@ from pathlib import Path
 
 STATUSES = ["completed"] * 8 + ["busy", "no-answer", "failed", "canceled"]
 BASE = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
-CSV_COLUMNS = ["sid", "parent_call_sid", "from", "to", "direction", "status", "start_time",
-               "end_time", "duration", "caller_name", "price", "price_unit"]
+CSV_COLUMNS = [
+    "sid",
+    "parent_call_sid",
+    "from",
+    "to",
+    "direction",
+    "status",
+    "start_time",
+    "end_time",
+    "duration",
+    "caller_name",
+    "price",
+    "price_unit",
+]
 
 
 @dataclass(frozen=True)
@@ -38,15 +50,24 @@ def _call(rng: random.Random, n: int, rfc2822: bool) -> dict[str, str | None]:
     duration = rng.randrange(5, 1800)
     outbound = rng.random() < 0.6
     agent, other = f"+1415555{1000 + n % 9000:04d}", f"+1212555{rng.randrange(10000):04d}"
-    fmt = (lambda d: d.strftime("%a, %d %b %Y %H:%M:%S +0000")) if rfc2822 else (
-        lambda d: d.isoformat().replace("+00:00", "Z"))
+    fmt = (
+        (lambda d: d.strftime("%a, %d %b %Y %H:%M:%S +0000"))
+        if rfc2822
+        else (lambda d: d.isoformat().replace("+00:00", "Z"))
+    )
     return {
-        "sid": sid("CA", n), "parent_call_sid": None,
-        "from": agent if outbound else other, "to": other if outbound else agent,
-        "direction": "outbound-api" if outbound else "inbound", "status": rng.choice(STATUSES),
-        "start_time": fmt(start), "end_time": fmt(start + timedelta(seconds=duration)),
-        "duration": str(duration), "caller_name": None if outbound else f"Caller {n}",
-        "price": "-0.0130", "price_unit": "USD",
+        "sid": sid("CA", n),
+        "parent_call_sid": None,
+        "from": agent if outbound else other,
+        "to": other if outbound else agent,
+        "direction": "outbound-api" if outbound else "inbound",
+        "status": rng.choice(STATUSES),
+        "start_time": fmt(start),
+        "end_time": fmt(start + timedelta(seconds=duration)),
+        "duration": str(duration),
+        "caller_name": None if outbound else f"Caller {n}",
+        "price": "-0.0130",
+        "price_unit": "USD",
     }
 
 
@@ -58,11 +79,22 @@ def twilio_calls(n_calls: int, seed: int = 7, rfc2822: bool = True) -> list[dict
         call = _call(rng, n, rfc2822)
         rows.append(call)
         if n % 10 == 0:  # a <Dial> leg: folds into its parent
-            rows.append({**call, "sid": sid("CA", 10_000_000 + n), "parent_call_sid": call["sid"],
-                         "direction": "outbound-dial"})
+            rows.append(
+                {
+                    **call,
+                    "sid": sid("CA", 10_000_000 + n),
+                    "parent_call_sid": call["sid"],
+                    "direction": "outbound-dial",
+                }
+            )
         if n % 37 == 0:
-            rows.append({**_call(rng, n + 500_000, rfc2822), "start_time": "yesterday-ish",
-                         "end_time": None})
+            rows.append(
+                {
+                    **_call(rng, n + 500_000, rfc2822),
+                    "start_time": "yesterday-ish",
+                    "end_time": None,
+                }
+            )
         if n % 53 == 0:
             rows.append({**_call(rng, n + 600_000, rfc2822), "sid": None})
         if n % 29 == 0:
@@ -85,7 +117,9 @@ def write_twilio_sample(folder: Path, n_calls: int = 240, seed: int = 7) -> Samp
         writer.writeheader()
         writer.writerows(iso_rows)
     recordings = _recordings(rows, seed)
-    (exports / "recordings_page_0.json").write_text(json.dumps({"recordings": recordings}, indent=1))
+    (exports / "recordings_page_0.json").write_text(
+        json.dumps({"recordings": recordings}, indent=1)
+    )
     _write_contacts(folder / "contacts.csv", rows)
     children = sum(1 for r in rows if r["parent_call_sid"])
     bad = sum(1 for r in rows if not r["sid"] or r["start_time"] == "yesterday-ish")
@@ -99,19 +133,28 @@ def _recordings(rows: list[dict[str, str | None]], seed: int) -> list[dict[str, 
         if rng.random() < 0.25:
             continue
         re_sid = sid("RE", i + 1)
-        out.append({"sid": re_sid, "call_sid": row["sid"], "duration": row["duration"],
-                    "status": "deleted" if i % 41 == 0 else "completed",
-                    "start_time": row["start_time"], "date_created": row["start_time"],
-                    "uri": f"/2010-04-01/Accounts/{sid('AC', 1)}/Recordings/{re_sid}.json",
-                    "media_url": f"https://api.twilio.com/2010-04-01/Accounts/{sid('AC', 1)}"
-                                 f"/Recordings/{re_sid}"})
+        out.append(
+            {
+                "sid": re_sid,
+                "call_sid": row["sid"],
+                "duration": row["duration"],
+                "status": "deleted" if i % 41 == 0 else "completed",
+                "start_time": row["start_time"],
+                "date_created": row["start_time"],
+                "uri": f"/2010-04-01/Accounts/{sid('AC', 1)}/Recordings/{re_sid}.json",
+                "media_url": f"https://api.twilio.com/2010-04-01/Accounts/{sid('AC', 1)}"
+                f"/Recordings/{re_sid}",
+            }
+        )
     return out
 
 
 def _write_contacts(path: Path, rows: list[dict[str, str | None]]) -> None:
     """A contact map covering most of the outside parties (v1 needs a contact)."""
-    others = sorted({r["to"] if r["direction"] == "outbound-api" else r["from"]
-                     for r in rows if r["sid"]} - {None, "client:agent_alice"})
+    others = sorted(
+        {r["to"] if r["direction"] == "outbound-api" else r["from"] for r in rows if r["sid"]}
+        - {None, "client:agent_alice"}
+    )
     with open(path, "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["contact_id", "email", "phone"])

@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import dlt
+import pyarrow as pa
 
-from destinations.engagements.staging_db import opened
+from destinations.engagements.staging_db import opened, table_exists
 from pipelines import workspace
 from pipelines.jobs import Job, build_settings, export_job
-from sources.exports.source import StageTally, exports
+from sources.exports.source import SIDE_TABLES, StageTally, exports
 
 
 @dataclass
@@ -39,6 +40,20 @@ def stage_pipeline(staging: Path) -> dlt.Pipeline:
     )
 
 
+def known_side_tables(staging: Path, job: str) -> dict[str, pa.Table]:
+    """Side tables (e.g. recordings) staged by earlier runs of `job`, for this run's joins."""
+    known = {}
+    with opened(staging) as con:
+        for name in SIDE_TABLES:
+            if table_exists(con, name):
+                known[name] = con.execute(
+                    f"SELECT COLUMNS(c -> NOT starts_with(c, '_dlt')) FROM engagements.{name} "
+                    "WHERE job = ?",
+                    [job],
+                ).fetch_arrow_table()
+    return known
+
+
 def stage(staging: Path, jobs: list[Job], incremental: bool = True) -> list[JobStageReport]:
     """Read each job's new or changed files and merge what they say into the staging."""
     with opened(staging):  # fails fast, naming the holder, when another run has the file
@@ -48,10 +63,24 @@ def stage(staging: Path, jobs: list[Job], incremental: bool = True) -> list[JobS
     for job in jobs:
         started = time.monotonic()
         tally = StageTally()
-        source = exports(export_job(job, incremental), build_settings(job), tally)
+        source = exports(
+            export_job(job, incremental),
+            build_settings(job),
+            tally,
+            known_side_tables(staging, job.name),
+        )
         pipeline.run(source, loader_file_format="parquet")
-        reports.append(JobStageReport(job.name, tally.files, tally.read, tally.staged,
-                                      tally.folded, tally.rejected, tally.target_rejected,
-                                      round(time.monotonic() - started, 2)))
+        reports.append(
+            JobStageReport(
+                job.name,
+                tally.files,
+                tally.read,
+                tally.staged,
+                tally.folded,
+                tally.rejected,
+                tally.target_rejected,
+                round(time.monotonic() - started, 2),
+            )
+        )
     workspace.prepare(staging)
     return reports

@@ -18,19 +18,29 @@ def status(staging: Path) -> dict[str, Any]:
     """Counts per table, per delivery state (against each target's configured destination),
     and the most common rejection reasons."""
     if not staging.exists():
-        return {"staging": str(staging), "exists": False, "staged": {"calls": 0, "meetings": 0},
-                "rejected": 0, "targets": {t: dict.fromkeys(STATES, 0) for t in ("v1", "v2")}}
+        return {
+            "staging": str(staging),
+            "exists": False,
+            "staged": {"calls": 0, "meetings": 0},
+            "rejected": 0,
+            "targets": {t: dict.fromkeys(STATES, 0) for t in ("v1", "v2")},
+        }
     with opened(staging) as con:
         ensure_ledger(con)
         workspace.create_views(con)
         counts = {t: _count(con, t) for t in TABLES}
-        targets = {t: _target_states(con, t, resolve(t, require_token=False).destination_id)
-                   for t in ("v1", "v2")}
+        targets = {
+            t: _target_states(con, t, resolve(t, require_token=False).destination_id)
+            for t in ("v1", "v2")
+        }
         reasons = _reasons(con) if table_exists(con, "rejected_records") else []
     return {
-        "staging": str(staging), "exists": True,
+        "staging": str(staging),
+        "exists": True,
         "staged": {"calls": counts["calls"], "meetings": counts["meetings"]},
-        "rejected": counts["rejected_records"], "tables": counts, "targets": targets,
+        "rejected": counts["rejected_records"],
+        "tables": counts,
+        "targets": targets,
         "top_rejection_reasons": reasons,
     }
 
@@ -45,7 +55,8 @@ def _target_states(con: Any, target: str, destination: str) -> dict[str, int]:
     out = dict.fromkeys(STATES, 0)
     if not table_exists(con, f"{target}_requests"):
         return out
-    rows = con.execute(f"""
+    rows = con.execute(
+        f"""
         WITH sent AS (
             SELECT external_id, max_by(content_hash, seq) AS sent_hash
             FROM engagements.deliveries
@@ -57,7 +68,9 @@ def _target_states(con: Any, target: str, destination: str) -> dict[str, int]:
         LEFT JOIN engagements.delivery_states s
                ON s.destination = ? AND s.target = ? AND s.external_id = r.external_id
         LEFT JOIN sent ON sent.external_id = r.external_id
-        GROUP BY ALL""", [destination, target, destination, target]).fetchall()
+        GROUP BY ALL""",
+        [destination, target, destination, target],
+    ).fetchall()
     for state, n in rows:
         key = "created" if state == "updated" else state
         out[key] = out.get(key, 0) + int(n)

@@ -41,12 +41,15 @@ def create_views(con: duckdb.DuckDBPyConnection) -> None:
     """
     targets = request_tables(con)
     if not targets:
-        requests = ("SELECT NULL::VARCHAR AS target, NULL::VARCHAR AS external_id, "
-                    "NULL::VARCHAR AS content_hash, NULL::VARCHAR AS job WHERE false")
+        requests = (
+            "SELECT NULL::VARCHAR AS target, NULL::VARCHAR AS external_id, "
+            "NULL::VARCHAR AS content_hash, NULL::VARCHAR AS job WHERE false"
+        )
     else:
         requests = " UNION ALL ".join(
             f"SELECT '{t}' AS target, external_id, content_hash, job FROM {DATASET}.{t}_requests"
-            for t in targets)
+            for t in targets
+        )
     con.execute(f"""
     CREATE OR REPLACE VIEW {DATASET}.request_states AS
     WITH requests AS ({requests}),

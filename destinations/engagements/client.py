@@ -19,8 +19,13 @@ PROBE_PATHS = {"v1": "/engagements/v1/engagements/paged", "v2": "/v2/engagements
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
 NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-MAYBE_SENT = (httpx.ReadTimeout, httpx.WriteTimeout, httpx.RemoteProtocolError, httpx.ReadError,
-              httpx.WriteError)
+MAYBE_SENT = (
+    httpx.ReadTimeout,
+    httpx.WriteTimeout,
+    httpx.RemoteProtocolError,
+    httpx.ReadError,
+    httpx.WriteError,
+)
 
 
 @dataclass(frozen=True)
@@ -34,14 +39,29 @@ class Response:
 
 
 class EngagementsClient:
-    def __init__(self, target: str, base_url: str, api_token: str, *, timeout: float = 60.0,
-                 verify: str | bool = True, transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        target: str,
+        base_url: str,
+        api_token: str,
+        *,
+        timeout: float = 60.0,
+        verify: str | bool = True,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         self.target = target
         self._http = httpx.Client(
-            base_url=base_url.rstrip("/"), timeout=httpx.Timeout(timeout, connect=10.0),
-            headers={"Authorization": f"Bearer {api_token}", "Content-Type": "application/json",
-                     "User-Agent": "engagement-sync/0.1"},
-            verify=verify, transport=transport, trust_env=True)
+            base_url=base_url.rstrip("/"),
+            timeout=httpx.Timeout(timeout, connect=10.0),
+            headers={
+                "Authorization": f"Bearer {api_token}",
+                "Content-Type": "application/json",
+                "User-Agent": "engagement-sync/0.1",
+            },
+            verify=verify,
+            transport=transport,
+            trust_env=True,
+        )
 
     def create(self, body: bytes) -> Response:
         return self._request("POST", CREATE_PATHS[self.target], content=body)
@@ -63,9 +83,11 @@ class EngagementsClient:
         try:
             r = self._http.request(method, path, **kwargs)
         except NEVER_SENT as exc:
-            raise TransientError(f"{self.target}: could not connect ({type(exc).__name__})",
-                                 maybe_sent=False) from None
+            raise TransientError(
+                f"{self.target}: could not connect ({type(exc).__name__})", maybe_sent=False
+            ) from None
         except MAYBE_SENT as exc:
-            raise TransientError(f"{self.target}: no answer after sending ({type(exc).__name__})",
-                                 maybe_sent=True) from None
+            raise TransientError(
+                f"{self.target}: no answer after sending ({type(exc).__name__})", maybe_sent=True
+            ) from None
         return Response(r.status_code, {k.lower(): v for k, v in r.headers.items()}, r.content)

@@ -60,8 +60,9 @@ class PushCounts:
 class Pusher:
     """Sends the requests of one run to one destination; shared by dlt's load threads."""
 
-    def __init__(self, client: EngagementsClient, ledger: Ledger, limiter: Limiter,
-                 options: PushOptions) -> None:
+    def __init__(
+        self, client: EngagementsClient, ledger: Ledger, limiter: Limiter, options: PushOptions
+    ) -> None:
         self.client, self.ledger, self.limiter, self.options = client, ledger, limiter, options
         self.counts = PushCounts()
         self.stopped: StopRunError | None = None
@@ -84,8 +85,12 @@ class Pusher:
         body, run_workflows = self._bytes_for(row, state)
         try:
             for attempt in stamina.retry_context(
-                    on=self._retry_on, attempts=self.options.max_attempts, timeout=None,
-                    wait_initial=self.options.wait_initial, wait_max=self.options.wait_max):
+                on=self._retry_on,
+                attempts=self.options.max_attempts,
+                timeout=None,
+                wait_initial=self.options.wait_initial,
+                wait_max=self.options.wait_max,
+            ):
                 with attempt:
                     self._send_once(row, body, run_workflows)
         except TransientError:
@@ -120,18 +125,29 @@ class Pusher:
             self.ledger.outcome(ext, "pending", error=str(exc))
             raise
         try:
-            outcome = classify(self.options.target, response.status, response.headers,
-                               response.content)
+            outcome = classify(
+                self.options.target, response.status, response.headers, response.content
+            )
         except StopRunError as exc:
             self.ledger.outcome(ext, "pending", http_status=response.status, error=str(exc))
             self.stopped = exc
             raise
-        state = {"created": "created", "existing": "existing", "rejected": "api_rejected",
-                 "unknown": "unknown", "retry": "pending"}[outcome.kind]
-        self.ledger.outcome(ext, state, http_status=outcome.http_status,
-                            engagement_id=outcome.engagement_id, error_code=outcome.error_code,
-                            error=outcome.message if state != "created" else None,
-                            request_id=outcome.request_id)
+        state = {
+            "created": "created",
+            "existing": "existing",
+            "rejected": "api_rejected",
+            "unknown": "unknown",
+            "retry": "pending",
+        }[outcome.kind]
+        self.ledger.outcome(
+            ext,
+            state,
+            http_status=outcome.http_status,
+            engagement_id=outcome.engagement_id,
+            error_code=outcome.error_code,
+            error=outcome.message if state != "created" else None,
+            request_id=outcome.request_id,
+        )
         if outcome.kind == "retry":
             if outcome.http_status == 429:
                 self.counts.add("throttled")
@@ -151,11 +167,18 @@ class Pusher:
             self.counts.add("unknown")
             return True
         if found is None:
-            self.ledger.outcome(row.external_id, "pending",
-                                note="reconciled: confirmed absent on the server, resending")
+            self.ledger.outcome(
+                row.external_id,
+                "pending",
+                note="reconciled: confirmed absent on the server, resending",
+            )
             return False
-        self.ledger.outcome(row.external_id, "created", engagement_id=found,
-                            note="reconciled: found on the server after an unknown outcome")
+        self.ledger.outcome(
+            row.external_id,
+            "created",
+            engagement_id=found,
+            note="reconciled: found on the server after an unknown outcome",
+        )
         self.counts.add("reconciled")
         self.counts.add("created")
         return True

@@ -43,8 +43,9 @@ class StagingLockedError(StopRunError):
 class TransientError(EngagementSyncError):
     """Worth another try later: 5xx, 429, network trouble. `retry_after` in seconds if known."""
 
-    def __init__(self, message: str, retry_after: float | None = None,
-                 maybe_sent: bool = False) -> None:
+    def __init__(
+        self, message: str, retry_after: float | None = None, maybe_sent: bool = False
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
         self.maybe_sent = maybe_sent  # the server may have acted on the request

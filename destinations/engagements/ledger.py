@@ -65,8 +65,9 @@ class LedgerState:
 class Ledger:
     """Writes and reads one destination's rows for one target; safe to share between threads."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, destination: str, target: str,
-                 run_id: str) -> None:
+    def __init__(
+        self, con: duckdb.DuckDBPyConnection, destination: str, target: str, run_id: str
+    ) -> None:
         self._con = con
         self._lock = threading.Lock()
         self.destination, self.target, self.run_id = destination, target, run_id
@@ -75,33 +76,59 @@ class Ledger:
     def states(self, external_ids: list[str]) -> dict[str, LedgerState]:
         """Current state and last intent of each id (ids with no rows are absent)."""
         with self._lock:
-            rows = self._con.execute(_STATE_SQL, [self.destination, self.target,
-                                                  external_ids]).fetchall()
+            rows = self._con.execute(
+                _STATE_SQL, [self.destination, self.target, external_ids]
+            ).fetchall()
         out = {}
         for ext, state, engagement_id, c_hash, body, rw, at in rows:
             intent = LastIntent(c_hash, body, rw, at) if body is not None else None
             out[ext] = LedgerState(state, engagement_id, intent)
         return out
 
-    def intent(self, external_id: str, content_hash: str, body: str,
-               run_workflows: bool | None) -> None:
-        self._insert(external_id, "intent", None, content_hash=content_hash, request_body=body,
-                     run_workflows=run_workflows)
+    def intent(
+        self, external_id: str, content_hash: str, body: str, run_workflows: bool | None
+    ) -> None:
+        self._insert(
+            external_id,
+            "intent",
+            None,
+            content_hash=content_hash,
+            request_body=body,
+            run_workflows=run_workflows,
+        )
 
-    def outcome(self, external_id: str, state: str, *, http_status: int | None = None,
-                engagement_id: str | None = None, error_code: str | None = None,
-                error: str | None = None, request_id: str | None = None,
-                note: str | None = None) -> None:
-        self._insert(external_id, "outcome", state, http_status=http_status,
-                     engagement_id=engagement_id, error_code=error_code, error=error,
-                     request_id=request_id, note=note)
+    def outcome(
+        self,
+        external_id: str,
+        state: str,
+        *,
+        http_status: int | None = None,
+        engagement_id: str | None = None,
+        error_code: str | None = None,
+        error: str | None = None,
+        request_id: str | None = None,
+        note: str | None = None,
+    ) -> None:
+        self._insert(
+            external_id,
+            "outcome",
+            state,
+            http_status=http_status,
+            engagement_id=engagement_id,
+            error_code=error_code,
+            error=error,
+            request_id=request_id,
+            note=note,
+        )
 
     def adopted_ids(self) -> set[str]:
         """Engagement ids already tied to a record (so reconciliation never adopts one twice)."""
         with self._lock:
             rows = self._con.execute(
                 "SELECT DISTINCT engagement_id FROM engagements.deliveries WHERE destination = ? "
-                "AND target = ? AND engagement_id IS NOT NULL", [self.destination, self.target])
+                "AND target = ? AND engagement_id IS NOT NULL",
+                [self.destination, self.target],
+            )
             return {r[0] for r in rows.fetchall()}
 
     def close(self) -> None:
@@ -109,12 +136,30 @@ class Ledger:
             self._con.close()
 
     def _insert(self, external_id: str, phase: str, state: str | None, **values: object) -> None:
-        columns = ["run_id", "pid", "destination", "target", "external_id", "phase", "state",
-                   *values]
-        params = [self.run_id, os.getpid(), self.destination, self.target, external_id, phase,
-                  state, *values.values()]
-        sql = (f"INSERT INTO engagements.deliveries ({', '.join(columns)}) "
-               f"VALUES ({', '.join('?' * len(columns))})")
+        columns = [
+            "run_id",
+            "pid",
+            "destination",
+            "target",
+            "external_id",
+            "phase",
+            "state",
+            *values,
+        ]
+        params = [
+            self.run_id,
+            os.getpid(),
+            self.destination,
+            self.target,
+            external_id,
+            phase,
+            state,
+            *values.values(),
+        ]
+        sql = (
+            f"INSERT INTO engagements.deliveries ({', '.join(columns)}) "
+            f"VALUES ({', '.join('?' * len(columns))})"
+        )
         with self._lock:
             self._con.execute(sql, params)
 

@@ -18,7 +18,7 @@ Kind = Literal["created", "existing", "rejected", "retry", "unknown"]
 
 V2_MEANINGS = {
     404: "the external_id belongs to an engagement you cannot access (e.g. private): use another "
-         "external_id or request the scope",
+    "external_id or request the scope",
     409: "the external_id belongs to a deleted engagement: use another external_id (a new prefix)",
 }
 
@@ -37,27 +37,36 @@ class Outcome:
 def classify(target: str, status: int, headers: dict[str, str], content: bytes) -> Outcome:
     """Outcome of one create request; raises StopRunError subclasses for run-level answers."""
     body = _json(content)
-    request_id = (headers.get("x-request-id") or body.get("request_id")
-                  or body.get("correlationId"))
+    request_id = headers.get("x-request-id") or body.get("request_id") or body.get("correlationId")
     message = _message(body) or f"HTTP {status}"
     if status in (401, 403):
-        raise AuthError(f"{target}: the API refused the token (HTTP {status}: {message}); set "
-                        f"DESTINATION__ENGAGEMENTS_{target.upper()}__API_TOKEN or "
-                        f"[destination.engagements_{target}] api_token in .dlt/secrets.toml")
+        raise AuthError(
+            f"{target}: the API refused the token (HTTP {status}: {message}); set "
+            f"DESTINATION__ENGAGEMENTS_{target.upper()}__API_TOKEN or "
+            f"[destination.engagements_{target}] api_token in .dlt/secrets.toml"
+        )
     if status == 429:
         if body.get("policyName") == "DAILY":
-            raise DailyQuotaError(f"{target}: the daily API quota is spent; pending records stay "
-                                  "pending, run again after the daily reset")
-        return Outcome("retry", status, message=message, request_id=request_id,
-                       retry_after=_retry_after(headers))
+            raise DailyQuotaError(
+                f"{target}: the daily API quota is spent; pending records stay "
+                "pending, run again after the daily reset"
+            )
+        return Outcome(
+            "retry",
+            status,
+            message=message,
+            request_id=request_id,
+            retry_after=_retry_after(headers),
+        )
     if 200 <= status < 300:
         engagement_id = _engagement_id(target, body)
         kind: Kind = "existing" if target == "v2" and status == 200 else "created"
         return Outcome(kind, status, engagement_id, request_id=request_id)
     if status >= 500:
         # v2 resends are safe (external_id); a v1 5xx may have stored the engagement.
-        return Outcome("retry" if target == "v2" else "unknown", status, message=message,
-                       request_id=request_id)
+        return Outcome(
+            "retry" if target == "v2" else "unknown", status, message=message, request_id=request_id
+        )
     code = _error_code(body) or str(status)
     if target == "v2" and status in V2_MEANINGS:
         message = f"{message} ({V2_MEANINGS[status]})"
@@ -90,10 +99,7 @@ def _error_code(body: dict[str, Any]) -> str | None:
 
 
 def _engagement_id(target: str, body: dict[str, Any]) -> str | None:
-    if target == "v1":
-        value = (body.get("engagement") or {}).get("id")
-    else:
-        value = body.get("id")
+    value = (body.get("engagement") or {}).get("id") if target == "v1" else body.get("id")
     return None if value is None else str(value)
 
 

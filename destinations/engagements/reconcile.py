@@ -29,8 +29,9 @@ def matches(sent: dict[str, Any], found: dict[str, Any]) -> bool:
     return all(meta_sent.get(k) == meta_found.get(k) for k in keys if k in meta_sent)
 
 
-def find_engagement(client: EngagementsClient, sent: dict[str, Any], intent_ms: int,
-                    taken: set[str]) -> str | None:
+def find_engagement(
+    client: EngagementsClient, sent: dict[str, Any], intent_ms: int, taken: set[str]
+) -> str | None:
     """The id of the engagement `sent` created, or None when confirmed absent."""
     for candidate in _candidates(client, sent, intent_ms):
         engagement_id = str(candidate.get("engagement", {}).get("id"))
@@ -39,8 +40,9 @@ def find_engagement(client: EngagementsClient, sent: dict[str, Any], intent_ms: 
     return None
 
 
-def _candidates(client: EngagementsClient, sent: dict[str, Any],
-                intent_ms: int) -> Iterator[dict[str, Any]]:
+def _candidates(
+    client: EngagementsClient, sent: dict[str, Any], intent_ms: int
+) -> Iterator[dict[str, Any]]:
     contacts = sent.get("associations", {}).get("contactIds") or []
     if contacts:
         path = f"/engagements/v1/engagements/associated/CONTACT/{contacts[0]}/paged"
@@ -50,8 +52,9 @@ def _candidates(client: EngagementsClient, sent: dict[str, Any],
         yield from _pages(client, "/engagements/v1/engagements/recent/modified", params, "offset")
 
 
-def _pages(client: EngagementsClient, path: str, params: dict[str, Any],
-           cursor: str) -> Iterator[dict[str, Any]]:
+def _pages(
+    client: EngagementsClient, path: str, params: dict[str, Any], cursor: str
+) -> Iterator[dict[str, Any]]:
     offset: Any = 0
     for _ in range(MAX_PAGES):
         response = client.get(path, {**params, cursor: offset})

@@ -17,7 +17,7 @@ from dlt.common.destination.exceptions import DestinationTerminalException
 from dlt.common.typing import TDataItems, TSecretStrValue
 
 from destinations.engagements.client import EngagementsClient
-from destinations.engagements.delivery import PendingRequest, PushOptions, Pusher
+from destinations.engagements.delivery import PendingRequest, Pusher, PushOptions
 from destinations.engagements.errors import StopRunError
 from destinations.engagements.ledger import Ledger
 from destinations.engagements.ratelimit import make_limiter
@@ -51,12 +51,14 @@ def start_run(spec: RunSpec) -> Pusher:
     key = (spec.run_id, spec.target)
     with _registry_lock:
         if key not in _registry:
-            client = EngagementsClient(spec.target, spec.base_url, spec.api_token,
-                                       timeout=spec.timeout)
+            client = EngagementsClient(
+                spec.target, spec.base_url, spec.api_token, timeout=spec.timeout
+            )
             ledger = Ledger(connect(spec.staging), spec.destination_id, spec.target, spec.run_id)
             limiter = make_limiter(spec.rate_per_second)
-            options = PushOptions(spec.target, spec.run_workflows, spec.max_attempts,
-                                  spec.wait_initial)
+            options = PushOptions(
+                spec.target, spec.run_workflows, spec.max_attempts, spec.wait_initial
+            )
             _registry[key] = Pusher(client, ledger, limiter, options)
         return _registry[key]
 
@@ -71,11 +73,28 @@ def finish_run(run_id: str, target: str) -> Pusher | None:
     return pusher
 
 
-def push_requests(items: TDataItems, table: dict[str, Any], target: str, base_url: str,
-                  api_token: str, staging: str, destination_id: str, run_id: str,
-                  run_workflows: bool, rate_per_second: float) -> None:
-    spec = RunSpec(target, base_url, api_token, staging, destination_id or base_url, run_id,
-                   run_workflows, rate_per_second)
+def push_requests(
+    items: TDataItems,
+    table: dict[str, Any],
+    target: str,
+    base_url: str,
+    api_token: str,
+    staging: str,
+    destination_id: str,
+    run_id: str,
+    run_workflows: bool,
+    rate_per_second: float,
+) -> None:
+    spec = RunSpec(
+        target,
+        base_url,
+        api_token,
+        staging,
+        destination_id or base_url,
+        run_id,
+        run_workflows,
+        rate_per_second,
+    )
     rows = items.to_pylist() if hasattr(items, "to_pylist") else list(items)
     pending = [PendingRequest(r["external_id"], r["body"], r["content_hash"]) for r in rows]
     try:
@@ -86,21 +105,43 @@ def push_requests(items: TDataItems, table: dict[str, Any], target: str, base_ur
 
 
 def _sink(target: str) -> Any:
-    def sink(items: TDataItems, table: Any, base_url: str = DEFAULT_BASE_URLS[target],
-             api_token: TSecretStrValue = dlt.secrets.value, staging: str = dlt.config.value,
-             destination_id: str = "", run_id: str = "default", run_workflows: bool = True,
-             rate_per_second: float = 10.0) -> None:
-        push_requests(items, table, target, base_url, api_token, staging, destination_id,
-                      run_id, run_workflows, rate_per_second)
+    def sink(
+        items: TDataItems,
+        table: Any,
+        base_url: str = DEFAULT_BASE_URLS[target],
+        api_token: TSecretStrValue = dlt.secrets.value,
+        staging: str = dlt.config.value,
+        destination_id: str = "",
+        run_id: str = "default",
+        run_workflows: bool = True,
+        rate_per_second: float = 10.0,
+    ) -> None:
+        push_requests(
+            items,
+            table,
+            target,
+            base_url,
+            api_token,
+            staging,
+            destination_id,
+            run_id,
+            run_workflows,
+            rate_per_second,
+        )
 
     sink.__name__ = f"engagements_{target}"
-    return dlt.destination(sink, name=f"engagements_{target}", batch_size=50,
-                           loader_file_format="parquet", naming_convention="direct",
-                           max_table_nesting=0, skip_dlt_columns_and_tables=True)
+    return dlt.destination(
+        sink,
+        name=f"engagements_{target}",
+        batch_size=50,
+        loader_file_format="parquet",
+        naming_convention="direct",
+        max_table_nesting=0,
+        skip_dlt_columns_and_tables=True,
+    )
 
 
 engagements_v1 = _sink("v1")
 engagements_v2 = _sink("v2")
 
-__all__ = ["RunSpec", "engagements_v1", "engagements_v2", "finish_run",
-           "start_run"]
+__all__ = ["RunSpec", "engagements_v1", "engagements_v2", "finish_run", "start_run"]

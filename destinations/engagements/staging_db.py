@@ -9,13 +9,29 @@ from pathlib import Path
 
 import duckdb
 
-from destinations.engagements.errors import StagingLockedError
+from destinations.engagements.errors import ConfigError, StagingLockedError
 
 _PID = re.compile(r"PID (\d+)")
 
 
+SCHEMA = "engagements"
+DEFAULT_STAGING = "engagement-sync.duckdb"
+
+
+def check_name(path: str | Path) -> None:
+    """DuckDB names a file's catalog after its stem: `engagements.duckdb` would make every
+    `engagements.<table>` ambiguous (catalog or schema?), in our SQL, dlt's and the user's."""
+    if Path(path).stem.lower() == SCHEMA:
+        raise ConfigError(
+            f"a staging file named {Path(path).name} clashes with its DuckDB schema "
+            f"{SCHEMA!r} (every {SCHEMA}.<table> would be ambiguous); pick another "
+            f"name, e.g. --staging {DEFAULT_STAGING}"
+        )
+
+
 def connect(path: str | Path) -> duckdb.DuckDBPyConnection:
     """A read-write connection; StagingLockedError naming the holder's PID when locked."""
+    check_name(path)
     try:
         return duckdb.connect(str(path))
     except duckdb.IOException as exc:
@@ -26,7 +42,8 @@ def connect(path: str | Path) -> duckdb.DuckDBPyConnection:
         holder = f"process {match.group(1)}" if match else "another process"
         raise StagingLockedError(
             f"the staging file {path} is in use by {holder}; wait for it to finish "
-            "(or close the DuckDB shell that has it open) and run again") from None
+            "(or close the DuckDB shell that has it open) and run again"
+        ) from None
 
 
 @contextmanager
@@ -42,5 +59,6 @@ def opened(path: str | Path) -> Iterator[duckdb.DuckDBPyConnection]:
 def table_exists(con: duckdb.DuckDBPyConnection, name: str, schema: str = "engagements") -> bool:
     row = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-        [schema, name]).fetchone()
+        [schema, name],
+    ).fetchone()
     return bool(row and row[0])

@@ -28,8 +28,13 @@ _MS_2000 = 946_684_800_000
 _MS_2100 = 4_102_444_800_000
 
 _HUBSPOT_CALL_STATUS = {
-    "completed": "COMPLETED", "busy": "BUSY", "no_answer": "NO_ANSWER", "failed": "FAILED",
-    "canceled": "CANCELED", "missed": "NO_ANSWER", "voicemail": "COMPLETED",
+    "completed": "COMPLETED",
+    "busy": "BUSY",
+    "no_answer": "NO_ANSWER",
+    "failed": "FAILED",
+    "canceled": "CANCELED",
+    "missed": "NO_ANSWER",
+    "voicemail": "COMPLETED",
 }
 
 
@@ -59,8 +64,12 @@ def to_ms(value: datetime | None) -> int | None:
 
 def _ms_problem(target: str, name: str, ms: int | None) -> Rejection | None:
     if ms is not None and not _MS_2000 <= ms < _MS_2100:
-        return Rejection(target, "timestamp_out_of_range", name,
-                         f"{name}={ms} is not a time between 2000 and 2100 in ms (policy)")
+        return Rejection(
+            target,
+            "timestamp_out_of_range",
+            name,
+            f"{name}={ms} is not a time between 2000 and 2100 in ms (policy)",
+        )
     return None
 
 
@@ -75,9 +84,13 @@ def build_v1_request(record: CanonicalRecord, settings: BuildSettings) -> BuiltR
             return problem
     contacts = list(record.get("contact_ids") or []) or _mapped_contacts(record, settings)
     if not contacts and not settings.allow_unassociated:
-        return Rejection("v1", "no_contact", "contact_ids",
-                         "no contact matches the record's phones or emails; add it to the "
-                         "contact map or set allow_unassociated = true")
+        return Rejection(
+            "v1",
+            "no_contact",
+            "contact_ids",
+            "no contact matches the record's phones or emails; add it to the "
+            "contact map or set allow_unassociated = true",
+        )
     warnings: list[str] = []
     body_text = record.get("body") or ""
     if len(body_text) > V1_BODY_LIMIT:
@@ -94,8 +107,12 @@ def build_v1_request(record: CanonicalRecord, settings: BuildSettings) -> BuiltR
     if record["kind"] == "call":
         metadata = _v1_call_metadata(record, settings, body_text)
     else:
-        metadata = {"title": titles.title_for(record), "body": body_text,
-                    "startTime": start_ms, "endTime": end_ms}
+        metadata = {
+            "title": titles.title_for(record),
+            "body": body_text,
+            "startTime": start_ms,
+            "endTime": end_ms,
+        }
     body = {
         "engagement": engagement,
         "associations": {
@@ -108,8 +125,9 @@ def build_v1_request(record: CanonicalRecord, settings: BuildSettings) -> BuiltR
     return BuiltRequest(record["external_id"], body, content_hash(body), tuple(warnings))
 
 
-def _v1_call_metadata(record: CanonicalRecord, settings: BuildSettings,
-                      body_text: str) -> dict[str, Any]:
+def _v1_call_metadata(
+    record: CanonicalRecord, settings: BuildSettings, body_text: str
+) -> dict[str, Any]:
     disposition = record.get("disposition")
     return {
         # v1 numbers are free text: keep the raw number when it is not valid E.164.
@@ -120,8 +138,7 @@ def _v1_call_metadata(record: CanonicalRecord, settings: BuildSettings,
         "recordingUrl": record.get("recording_url"),
         "body": body_text,
         "title": titles.title_for(record),
-        "disposition": settings.dispositions.get(disposition, disposition) if disposition
-        else None,
+        "disposition": settings.dispositions.get(disposition, disposition) if disposition else None,
         "externalId": record["external_id"],
     }
 
@@ -137,12 +154,20 @@ def build_v2_request(record: CanonicalRecord, settings: BuildSettings) -> BuiltR
     """AskElephant `engagement_create_request`, without the per-run `run_workflows`."""
     external_id = record["external_id"]
     if len(external_id) > V2_EXTERNAL_ID_LIMIT:
-        return Rejection("v2", "external_id_too_long", "external_id",
-                         f"external_id has {len(external_id)} characters (limit 500)")
+        return Rejection(
+            "v2",
+            "external_id_too_long",
+            "external_id",
+            f"external_id has {len(external_id)} characters (limit 500)",
+        )
     media_url = record.get("recording_url")
     if not media_url:
-        return Rejection("v2", "no_media_url", "recording_url",
-                         "the record has no recording; v2 creates engagements from media")
+        return Rejection(
+            "v2",
+            "no_media_url",
+            "recording_url",
+            "the record has no recording; v2 creates engagements from media",
+        )
     if problem := check_media_url(media_url):
         return Rejection("v2", problem.code, "recording_url", problem.message)
     warnings: list[str] = []
@@ -170,14 +195,17 @@ def build_v2_request(record: CanonicalRecord, settings: BuildSettings) -> BuiltR
     return BuiltRequest(external_id, body, content_hash(body), tuple(warnings))
 
 
-def _fit_transcript(text: str, settings: BuildSettings,
-                    warnings: list[str]) -> str | Rejection:
+def _fit_transcript(text: str, settings: BuildSettings, warnings: list[str]) -> str | Rejection:
     if len(text) <= V2_TRANSCRIPT_CHARS and len(text.encode()) <= V2_TRANSCRIPT_BYTES:
         return text
     if not settings.truncate_transcripts:
-        return Rejection("v2", "transcript_too_long", "transcript_text",
-                         f"transcript has {len(text)} characters / {len(text.encode())} bytes "
-                         "(limits 900,000 / 950,000); set truncate_transcripts = true to cut it")
+        return Rejection(
+            "v2",
+            "transcript_too_long",
+            "transcript_text",
+            f"transcript has {len(text)} characters / {len(text.encode())} bytes "
+            "(limits 900,000 / 950,000); set truncate_transcripts = true to cut it",
+        )
     cut = text[:V2_TRANSCRIPT_CHARS]
     data = cut.encode()[:V2_TRANSCRIPT_BYTES]
     warnings.append("transcript_truncated")

@@ -48,8 +48,13 @@ class OwnerIndex:
 
     @classmethod
     def from_rows(cls, rows: Iterable[Mapping[str, str | None]]) -> OwnerIndex:
-        return cls({(r.get("email") or "").strip().lower(): int(str(r["owner_id"]).strip())
-                    for r in rows if r.get("email")})
+        return cls(
+            {
+                (r.get("email") or "").strip().lower(): int(str(r["owner_id"]).strip())
+                for r in rows
+                if r.get("email")
+            }
+        )
 
     def lookup(self, email: str | None) -> int | None:
         return self.by_email.get((email or "").strip().lower())

@@ -26,8 +26,15 @@ _DENIED_SUFFIXES = (".localhost", ".local", ".internal", ".localtest.me", ".svc.
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _EXTRA_DENIED = tuple(
     ipaddress.ip_network(n)
-    for n in ("100.64.0.0/10", "192.0.0.0/24", "198.18.0.0/15", "224.0.0.0/4", "240.0.0.0/4",
-              "fec0::/10", "ff00::/8")
+    for n in (
+        "100.64.0.0/10",
+        "192.0.0.0/24",
+        "198.18.0.0/15",
+        "224.0.0.0/4",
+        "240.0.0.0/4",
+        "fec0::/10",
+        "ff00::/8",
+    )
 )
 
 
@@ -40,19 +47,22 @@ class MediaUrlProblem:
 def check_media_url(url: str, resolve: Resolver | None = None) -> MediaUrlProblem | None:
     """None when `url` may be sent as media_url, else the first rule it breaks."""
     if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 or ch == "\\" for ch in url):
-        return MediaUrlProblem("media_url_invalid", "media_url contains spaces, control "
-                               "characters or a backslash")
+        return MediaUrlProblem(
+            "media_url_invalid", "media_url contains spaces, control characters or a backslash"
+        )
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError:
         return MediaUrlProblem("media_url_invalid", "media_url is not a valid URL")
     if parts.scheme.lower() != "https":
-        return MediaUrlProblem("media_url_not_https",
-                               f"media_url must use https, not {parts.scheme or 'no scheme'}")
+        return MediaUrlProblem(
+            "media_url_not_https", f"media_url must use https, not {parts.scheme or 'no scheme'}"
+        )
     if "@" in parts.netloc:
-        return MediaUrlProblem("media_url_userinfo",
-                               "media_url carries credentials (policy: never in a URL)")
+        return MediaUrlProblem(
+            "media_url_userinfo", "media_url carries credentials (policy: never in a URL)"
+        )
     host = normalise_host(_host_of(parts.netloc))
     if not host:
         return MediaUrlProblem("media_url_invalid", "media_url has no host")
@@ -68,7 +78,7 @@ def _host_of(netloc: str) -> str:
 
 
 def normalise_host(netloc_host: str) -> str:
-    """Host as a lenient fetcher would see it: %-decoded, NFKC, ideographic dots, no trailing dot."""
+    """The host as a lenient fetcher sees it: %-decoded, NFKC, ideographic dots, no final dot."""
     host = unquote(netloc_host)
     host = unicodedata.normalize("NFKC", host).translate(_DOTS).lower()
     if host.startswith("["):
@@ -81,20 +91,25 @@ def _check_host(host: str, resolve: Resolver | None) -> MediaUrlProblem | None:
     if address is not None:
         return _check_address(address)
     if host in _DENIED_NAMES or host.endswith(_DENIED_SUFFIXES):
-        return MediaUrlProblem("media_url_private_host",
-                               f"media_url host {host} is internal by name (policy)")
+        return MediaUrlProblem(
+            "media_url_private_host", f"media_url host {host} is internal by name (policy)"
+        )
     embedded = _EMBEDDED_IPV4.search(host)
     if embedded:
         inner = parse_ip(embedded.group(1).replace("-", "."))
         if inner is not None and _check_address(inner):
-            return MediaUrlProblem("media_url_private_host", f"media_url host {host} embeds a "
-                                   "private address (policy: wildcard DNS such as nip.io)")
+            return MediaUrlProblem(
+                "media_url_private_host",
+                f"media_url host {host} embeds a "
+                "private address (policy: wildcard DNS such as nip.io)",
+            )
     if resolve is not None:
         for resolved in resolve(host):
             problem = _check_address(ipaddress.ip_address(resolved))
             if problem:
-                return MediaUrlProblem(problem.code, f"{host} resolves to {resolved}: "
-                                       + problem.message)
+                return MediaUrlProblem(
+                    problem.code, f"{host} resolves to {resolved}: " + problem.message
+                )
     return None
 
 
@@ -133,6 +148,7 @@ def _check_address(address: ipaddress._BaseAddress) -> MediaUrlProblem | None:
     inner = _unwrap(address)  # type: ignore[arg-type]
     for candidate in {address, inner}:
         if not candidate.is_global or any(candidate in net for net in _EXTRA_DENIED):
-            return MediaUrlProblem("media_url_private_host",
-                                   f"media_url host {address} is not a public address")
+            return MediaUrlProblem(
+                "media_url_private_host", f"media_url host {address} is not a public address"
+            )
     return None

@@ -14,7 +14,16 @@ Kind = Literal["call", "meeting"]
 Direction = Literal["inbound", "outbound", "internal", "unknown"]
 
 # The mapped status vocabulary (status_raw keeps the source's own word).
-STATUSES = ("completed", "no_answer", "busy", "failed", "voicemail", "missed", "canceled", "unknown")
+STATUSES = (
+    "completed",
+    "no_answer",
+    "busy",
+    "failed",
+    "voicemail",
+    "missed",
+    "canceled",
+    "unknown",
+)
 
 PARTICIPANT_TYPE = pa.struct(
     [

@@ -21,30 +21,65 @@ class Reason:
 _REASONS = (
     # The record itself could not be read (target NULL).
     Reason("missing_id", "the row has no source id", "export the id column (e.g. Twilio `sid`)"),
-    Reason("bad_timestamp", "the start time is missing or cannot be parsed",
-           "check the time column and its format in the mapping"),
-    Reason("unreadable_row", "the row is not a record of the expected shape",
-           "check that the file is an export of the preset's system"),
-    Reason("unreadable_file", "the file could not be read or decoded",
-           "check the file's format and encoding"),
-    Reason("external_id_too_long", "external_id is longer than 500 characters",
-           "use a shorter prefix; ids are never truncated, that would merge records"),
+    Reason(
+        "bad_timestamp",
+        "the start time is missing or cannot be parsed",
+        "check the time column and its format in the mapping",
+    ),
+    Reason(
+        "unreadable_row",
+        "the row is not a record of the expected shape",
+        "check that the file is an export of the preset's system",
+    ),
+    Reason(
+        "unreadable_file",
+        "the file could not be read or decoded",
+        "check the file's format and encoding",
+    ),
+    Reason(
+        "external_id_too_long",
+        "external_id is longer than 500 characters",
+        "use a shorter prefix; ids are never truncated, that would merge records",
+    ),
     # Only one target cannot take the record.
-    Reason("no_media_url", "v2 needs a recording and the record has none",
-           "export recordings with the calls (e.g. Twilio Recordings pages in the same folder)"),
+    Reason(
+        "no_media_url",
+        "v2 needs a recording and the record has none",
+        "export recordings with the calls (e.g. Twilio Recordings pages in the same folder)",
+    ),
     Reason("media_url_not_https", "media_url must use https", "serve recordings over https"),
-    Reason("media_url_invalid", "media_url is not a valid absolute URL",
-           "check the recording URL column"),
-    Reason("media_url_userinfo", "media_url carries a user name or password",
-           "never put credentials in a URL; use a relay", policy=True),
-    Reason("media_url_private_host", "media_url points at a private or internal address",
-           "the API fetches media from the public internet; use a public URL"),
-    Reason("no_contact", "no contact could be associated (v1 needs one)",
-           "add a contact map (--contact-map) or set allow_unassociated = true"),
-    Reason("timestamp_out_of_range", "a time lies outside 2000-2100 (seconds/ms slip?)",
-           "check the time column's unit", policy=True),
-    Reason("transcript_too_long", "transcript_text is over 900,000 characters or 950,000 bytes",
-           "shorten the transcript, or set truncate_transcripts = true"),
+    Reason(
+        "media_url_invalid",
+        "media_url is not a valid absolute URL",
+        "check the recording URL column",
+    ),
+    Reason(
+        "media_url_userinfo",
+        "media_url carries a user name or password",
+        "never put credentials in a URL; use a relay",
+        policy=True,
+    ),
+    Reason(
+        "media_url_private_host",
+        "media_url points at a private or internal address",
+        "the API fetches media from the public internet; use a public URL",
+    ),
+    Reason(
+        "no_contact",
+        "no contact could be associated (v1 needs one)",
+        "add a contact map (--contact-map) or set allow_unassociated = true",
+    ),
+    Reason(
+        "timestamp_out_of_range",
+        "a time lies outside 2000-2100 (seconds/ms slip?)",
+        "check the time column's unit",
+        policy=True,
+    ),
+    Reason(
+        "transcript_too_long",
+        "transcript_text is over 900,000 characters or 950,000 bytes",
+        "shorten the transcript, or set truncate_transcripts = true",
+    ),
 )
 
 REASONS: dict[str, Reason] = {r.code: r for r in _REASONS}

@@ -37,8 +37,9 @@ def title_for(record: CanonicalRecord) -> str:
     if record["kind"] == "meeting":
         return "Meeting"
     direction = record.get("direction") or "unknown"
-    other = _counterpart_name(record) or (display_phone(p) if (p := counterpart_phone(record))
-                                          else None)
+    other = _counterpart_name(record) or (
+        display_phone(p) if (p := counterpart_phone(record)) else None
+    )
     if direction == "outbound":
         return f"Outbound call to {other}" if other else "Outbound call"
     if direction == "inbound":

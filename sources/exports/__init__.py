@@ -1,1 +1,1 @@
-"""dlt source over export files: read, map each preset's rows to canonical records, build requests."""
+"""dlt source over export files: read, map each preset's rows to canonical records, build."""

@@ -1,4 +1,4 @@
-"""What presets share beyond parsing: inputs, outputs, rejections and assembling canonical tables."""
+"""What presets share beyond parsing: inputs, outputs, rejections, assembling canonical tables."""
 
 from __future__ import annotations
 
@@ -27,6 +27,9 @@ class MapContext:
     prefix: str
     source_system: str
     default_region: str | None = None
+    # Side tables staged by earlier runs of this job (e.g. "recordings"), for joins with rows
+    # from files that are new to this run.
+    known: Mapping[str, pa.Table] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,7 @@ class MappedRows:
     rejections: list[RowRejection] = field(default_factory=list)
     read: int = 0
     folded: int = 0
+    lookups: dict[str, pa.Table] = field(default_factory=dict)  # side tables to stage
 
 
 def with_provenance(files: list[SourceFile], names: tuple[str, ...]) -> pa.Table | None:
@@ -55,21 +59,31 @@ def with_provenance(files: list[SourceFile], names: tuple[str, ...]) -> pa.Table
         for coll in source.collections:
             if coll.name in names and coll.rows.num_rows:
                 n = coll.rows.num_rows
-                tables.append(coll.rows.append_column(FILE_COL, pa.array([source.path] * n))
-                              .append_column(ROW_COL, pa.array(range(1, n + 1), pa.int64())))
+                tables.append(
+                    coll.rows.append_column(FILE_COL, pa.array([source.path] * n)).append_column(
+                        ROW_COL, pa.array(range(1, n + 1), pa.int64())
+                    )
+                )
     if not tables:
         return None
     return pa.concat_tables(tables, promote_options="permissive")
 
 
-def reject(table: pa.Table, mask: pa.ChunkedArray | pa.Array, reason: str, field_name: str,
-           message: str) -> tuple[pa.Table, list[RowRejection]]:
+def reject(
+    table: pa.Table, mask: pa.ChunkedArray | pa.Array, reason: str, field_name: str, message: str
+) -> tuple[pa.Table, list[RowRejection]]:
     """Split off the rows where `mask` holds as rejections; returns the rows that remain."""
     mask = pc.fill_null(mask, False)
     bad = table.filter(mask)
     rejections = [
-        RowRejection(reason, field_name, message, row.pop(FILE_COL), row.pop(ROW_COL),
-                     {k: v for k, v in row.items() if v is not None and not k.startswith("_")})
+        RowRejection(
+            reason,
+            field_name,
+            message,
+            row.pop(FILE_COL),
+            row.pop(ROW_COL),
+            {k: v for k, v in row.items() if v is not None and not k.startswith("_")},
+        )
         for row in bad.to_pylist()
     ]
     return table.filter(pc.invert(mask)), rejections
@@ -92,8 +106,11 @@ def assemble(columns: Mapping[str, Any], num_rows: int) -> pa.Table:
         if value is None:
             arrays.append(pa.nulls(num_rows, fld.type))
         else:
-            arrays.append(pc.cast(value, fld.type) if not isinstance(value, list)
-                          else pa.array(value, fld.type))
+            arrays.append(
+                pc.cast(value, fld.type)
+                if not isinstance(value, list)
+                else pa.array(value, fld.type)
+            )
     return pa.Table.from_arrays([_whole(a) for a in arrays], schema=CANONICAL_SCHEMA)
 
 
@@ -101,17 +118,25 @@ def _whole(array: Any) -> pa.Array:
     return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
 
 
-def phone_participants(from_phone: pa.Array, to_phone: pa.Array,
-                       from_name: pa.Array | None = None) -> pa.Array:
+def phone_participants(
+    from_phone: pa.Array, to_phone: pa.Array, from_name: pa.Array | None = None
+) -> pa.Array:
     """[{from}, {to}] participant lists, built column-wise (no per-row Python)."""
     n = len(from_phone)
     nulls = pa.nulls(n, pa.string())
     fields = ["name", "email", "phone", "is_owner"]
     first = pa.StructArray.from_arrays(
-        [_whole(from_name) if from_name is not None else nulls, nulls, _whole(from_phone),
-         pa.nulls(n, pa.bool_())], fields)
-    second = pa.StructArray.from_arrays([nulls, nulls, _whole(to_phone), pa.nulls(n, pa.bool_())],
-                                        fields)
+        [
+            _whole(from_name) if from_name is not None else nulls,
+            nulls,
+            _whole(from_phone),
+            pa.nulls(n, pa.bool_()),
+        ],
+        fields,
+    )
+    second = pa.StructArray.from_arrays(
+        [nulls, nulls, _whole(to_phone), pa.nulls(n, pa.bool_())], fields
+    )
     interleave = pa.array([i // 2 + (n if i % 2 else 0) for i in range(2 * n)], pa.int64())
     values = pc.take(pa.concat_arrays([first, second]), interleave)
     offsets = pa.array(range(0, 2 * n + 1, 2), pa.int32())

@@ -95,8 +95,9 @@ def parse_iso_times(values: pa.ChunkedArray) -> pa.ChunkedArray:
     try:
         return pc.cast(candidates, TIMESTAMP)
     except pa.ArrowInvalid:  # a well-shaped but impossible date (2019-02-30): value by value
-        return pa.chunked_array([pa.array([_iso_or_none(v) for v in candidates.to_pylist()],
-                                          TIMESTAMP)])
+        return pa.chunked_array(
+            [pa.array([_iso_or_none(v) for v in candidates.to_pylist()], TIMESTAMP)]
+        )
 
 
 def _iso_or_none(value: str | None) -> object:

@@ -25,18 +25,33 @@ from sources.engagements.model import PROVENANCE_COLUMNS, CanonicalRecord
 from sources.engagements.settings import BuildSettings
 from sources.exports.canonical import MappedRows, RowRejection
 
-REQUEST_SCHEMA = pa.schema([
-    pa.field("external_id", pa.string(), nullable=False),
-    ("job", pa.string()), ("kind", pa.string()), ("source_system", pa.string()),
-    ("started_at", pa.timestamp("us", tz="UTC")), ("body", pa.string()),
-    ("content_hash", pa.string()), ("warnings", pa.string()),
-])
-REJECTION_SCHEMA = pa.schema([
-    pa.field("rejection_id", pa.string(), nullable=False),
-    ("job", pa.string()), ("target", pa.string()), ("reason", pa.string()), ("field", pa.string()),
-    ("message", pa.string()), ("external_id", pa.string()), ("source_system", pa.string()),
-    ("source_file", pa.string()), ("source_row", pa.int64()), ("raw", pa.string()),
-])
+REQUEST_SCHEMA = pa.schema(
+    [
+        pa.field("external_id", pa.string(), nullable=False),
+        ("job", pa.string()),
+        ("kind", pa.string()),
+        ("source_system", pa.string()),
+        ("started_at", pa.timestamp("us", tz="UTC")),
+        ("body", pa.string()),
+        ("content_hash", pa.string()),
+        ("warnings", pa.string()),
+    ]
+)
+REJECTION_SCHEMA = pa.schema(
+    [
+        pa.field("rejection_id", pa.string(), nullable=False),
+        ("job", pa.string()),
+        ("target", pa.string()),
+        ("reason", pa.string()),
+        ("field", pa.string()),
+        ("message", pa.string()),
+        ("external_id", pa.string()),
+        ("source_system", pa.string()),
+        ("source_file", pa.string()),
+        ("source_row", pa.int64()),
+        ("raw", pa.string()),
+    ]
+)
 BUILDERS = {"v1": build_v1_request, "v2": build_v2_request}
 
 
@@ -50,8 +65,9 @@ class StageOutputs:
     target_rejected: dict[str, int] = field(default_factory=dict)
 
 
-def build_outputs(mapped: MappedRows, settings: BuildSettings, job: str,
-                  targets: tuple[str, ...] = ("v1", "v2")) -> StageOutputs:
+def build_outputs(
+    mapped: MappedRows, settings: BuildSettings, job: str, targets: tuple[str, ...] = ("v1", "v2")
+) -> StageOutputs:
     records = mapped.records
     rows = _rows(records)
     hashes: list[str] = []
@@ -65,8 +81,11 @@ def build_outputs(mapped: MappedRows, settings: BuildSettings, job: str,
                 rejections.append(_target_rejection(built, row, job))
             else:
                 requests[target].append(_request_row(built, row, job))
-    records = records.set_column(records.schema.get_field_index("content_hash"), "content_hash",
-                                 pa.array(hashes, pa.string()))
+    records = records.set_column(
+        records.schema.get_field_index("content_hash"),
+        "content_hash",
+        pa.array(hashes, pa.string()),
+    )
     tables = {
         "calls": records.filter(pc.equal(records["kind"], "call")),
         "meetings": records.filter(pc.equal(records["kind"], "meeting")),
@@ -74,16 +93,26 @@ def build_outputs(mapped: MappedRows, settings: BuildSettings, job: str,
     }
     for target, built_rows in requests.items():
         tables[f"{target}_requests"] = pa.Table.from_pylist(built_rows, REQUEST_SCHEMA)
+    for name, lookup in mapped.lookups.items():
+        tables[name] = lookup.append_column("job", pa.array([job] * lookup.num_rows, pa.string()))
     per_target = {t: sum(1 for r in rejections if r["target"] == t) for t in targets}
-    return StageOutputs(tables, read=mapped.read, staged=records.num_rows, folded=mapped.folded,
-                        rejected=len(mapped.rejections), target_rejected=per_target)
+    return StageOutputs(
+        tables,
+        read=mapped.read,
+        staged=records.num_rows,
+        folded=mapped.folded,
+        rejected=len(mapped.rejections),
+        target_rejected=per_target,
+    )
 
 
 def _rows(table: pa.Table) -> list[CanonicalRecord]:
     """Column-wise conversion (much faster than Table.to_pylist on wide tables)."""
     columns = {name: table.column(name).to_pylist() for name in table.column_names}
-    return [dict(zip(columns, values, strict=True))  # type: ignore[misc]
-            for values in zip(*columns.values(), strict=True)]
+    return [
+        dict(zip(columns, values, strict=True))  # type: ignore[misc]
+        for values in zip(*columns.values(), strict=True)
+    ]
 
 
 def record_hash(record: CanonicalRecord) -> str:
@@ -93,24 +122,46 @@ def record_hash(record: CanonicalRecord) -> str:
 
 
 def _request_row(built: BuiltRequest, row: CanonicalRecord, job: str) -> dict[str, Any]:
-    return {"external_id": built.external_id, "job": job, "kind": row["kind"],
-            "source_system": row["source_system"], "started_at": row.get("started_at"),
-            "body": orjson.dumps(built.body, option=orjson.OPT_SORT_KEYS).decode(),
-            "content_hash": built.content_hash, "warnings": ",".join(built.warnings) or None}
+    return {
+        "external_id": built.external_id,
+        "job": job,
+        "kind": row["kind"],
+        "source_system": row["source_system"],
+        "started_at": row.get("started_at"),
+        "body": orjson.dumps(built.body, option=orjson.OPT_SORT_KEYS).decode(),
+        "content_hash": built.content_hash,
+        "warnings": ",".join(built.warnings) or None,
+    }
 
 
 def _target_rejection(rejection: Rejection, row: CanonicalRecord, job: str) -> dict[str, Any]:
-    return {"rejection_id": f"{rejection.target}:{row['external_id']}", "job": job,
-            "target": rejection.target, "reason": rejection.reason, "field": rejection.field,
-            "message": rejection.message, "external_id": row["external_id"],
-            "source_system": row["source_system"], "source_file": row.get("source_file"),
-            "source_row": row.get("source_row"), "raw": None}
+    return {
+        "rejection_id": f"{rejection.target}:{row['external_id']}",
+        "job": job,
+        "target": rejection.target,
+        "reason": rejection.reason,
+        "field": rejection.field,
+        "message": rejection.message,
+        "external_id": row["external_id"],
+        "source_system": row["source_system"],
+        "source_file": row.get("source_file"),
+        "source_row": row.get("source_row"),
+        "raw": None,
+    }
 
 
 def _row_rejection(r: RowRejection, job: str, source_system: str) -> dict[str, Any]:
     key = f"{job}\x1f{r.source_file}\x1f{r.source_row}"
-    return {"rejection_id": "row:" + hashlib.sha256(key.encode()).hexdigest()[:32], "job": job,
-            "target": None, "reason": r.reason, "field": r.field, "message": r.message,
-            "external_id": r.external_id, "source_system": source_system,
-            "source_file": r.source_file, "source_row": r.source_row,
-            "raw": orjson.dumps(dict(r.raw), default=str).decode()}
+    return {
+        "rejection_id": "row:" + hashlib.sha256(key.encode()).hexdigest()[:32],
+        "job": job,
+        "target": None,
+        "reason": r.reason,
+        "field": r.field,
+        "message": r.message,
+        "external_id": r.external_id,
+        "source_system": source_system,
+        "source_file": r.source_file,
+        "source_row": r.source_row,
+        "raw": orjson.dumps(dict(r.raw), default=str).decode(),
+    }

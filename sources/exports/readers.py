@@ -65,7 +65,8 @@ def read_csv(data: bytes) -> pa.Table:
         io.BytesIO(data),
         read_options=pacsv.ReadOptions(encoding=encoding),
         convert_options=pacsv.ConvertOptions(
-            column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=True),
+            column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=True
+        ),
     )
 
 
@@ -77,8 +78,11 @@ def _json_document(doc: Any) -> list[Collection]:
     if isinstance(doc, list):
         return [Collection("rows", records_to_table(doc))]
     if isinstance(doc, dict):
-        found = [Collection(k, records_to_table(doc[k])) for k in LIST_KEYS
-                 if isinstance(doc.get(k), list)]
+        found = [
+            Collection(k, records_to_table(doc[k]))
+            for k in LIST_KEYS
+            if isinstance(doc.get(k), list)
+        ]
         return found or [Collection("rows", records_to_table([doc]))]
     raise UnreadableFileError("a JSON export must be an object or a list of objects")
 

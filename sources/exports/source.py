@@ -7,11 +7,12 @@ merged on its key, so re-reading a modified file updates its records instead of 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import dlt
+import pyarrow as pa
 from dlt.sources.filesystem import filesystem
 
 from sources.engagements.settings import BuildSettings
@@ -20,10 +21,15 @@ from sources.exports.outputs import StageOutputs, build_outputs
 from sources.exports.presets import get_preset
 from sources.exports.readers import UnreadableFileError, read_collections
 
-TABLE_KEYS = {
-    "calls": "external_id", "meetings": "external_id", "v1_requests": "external_id",
-    "v2_requests": "external_id", "rejected_records": "rejection_id",
+TABLE_KEYS: dict[str, str | list[str]] = {
+    "calls": "external_id",
+    "meetings": "external_id",
+    "v1_requests": "external_id",
+    "v2_requests": "external_id",
+    "rejected_records": "rejection_id",
+    "recordings": ["job", "call_sid"],
 }
+SIDE_TABLES = ("recordings",)  # what presets may stage for joins in later runs
 
 
 @dataclass(frozen=True)
@@ -61,8 +67,16 @@ class StageTally:
 
 
 @dlt.source(name="exports", max_table_nesting=0)
-def exports(job: ExportJob, settings: BuildSettings, tally: StageTally) -> Any:
-    """One job's files -> calls, meetings, rejected_records, v1_requests, v2_requests."""
+def exports(
+    job: ExportJob,
+    settings: BuildSettings,
+    tally: StageTally,
+    known: dict[str, pa.Table] | None = None,
+) -> Any:
+    """One job's files -> calls, meetings, rejected_records, v1_requests, v2_requests.
+
+    `known` holds the side tables staged by earlier runs of the job (see SIDE_TABLES).
+    """
     files = filesystem(bucket_url=job.bucket_url, file_glob=job.file_glob, files_per_page=10_000)
     files = files.with_name(f"{job.name}_files")
     if job.incremental:
@@ -70,32 +84,70 @@ def exports(job: ExportJob, settings: BuildSettings, tally: StageTally) -> Any:
 
     @dlt.transformer(name=f"{job.name}_records")
     def records(items: list[Any]) -> Iterator[Any]:
-        out = stage_files([(item["relative_path"], item.read_bytes) for item in items],
-                          job, settings)
+        listed = [(item["relative_path"], item.read_bytes) for item in items]
+        out = stage_files(listed, job, settings, known or {}, lambda: _every_file(job))
         tally.files += len(items)
         tally.add(out)
         for table_name, table in out.tables.items():
             if table.num_rows:
-                yield dlt.mark.with_hints(table, dlt.mark.make_hints(
-                    table_name=table_name, write_disposition="merge",
-                    primary_key=TABLE_KEYS[table_name]), create_table_variant=True)
+                yield dlt.mark.with_hints(
+                    table,
+                    dlt.mark.make_hints(
+                        table_name=table_name,
+                        write_disposition="merge",
+                        primary_key=TABLE_KEYS[table_name],
+                    ),
+                    create_table_variant=True,
+                )
 
     return files | records
 
 
-def stage_files(files: list[tuple[str, Any]], job: ExportJob,
-                settings: BuildSettings) -> StageOutputs:
-    """Read (path, read_bytes) pairs, map them with the job's preset and build the outputs."""
+FileList = list[tuple[str, Callable[[], bytes]]]
+
+
+def _every_file(job: ExportJob) -> FileList:
+    """Every file of the job, whatever the incremental state says."""
+    listing = filesystem(bucket_url=job.bucket_url, file_glob=job.file_glob)
+    return [(item["relative_path"], item.read_bytes) for item in listing]
+
+
+def stage_files(
+    files: FileList,
+    job: ExportJob,
+    settings: BuildSettings,
+    known: dict[str, pa.Table] | None = None,
+    every_file: Callable[[], FileList] | None = None,
+) -> StageOutputs:
+    """Read (path, read_bytes) pairs, map them with the job's preset and build the outputs.
+
+    When the preset says a new collection changes records in other files (Twilio recordings),
+    `every_file` lists the job's whole folder and all of it is read again.
+    """
+    preset = get_preset(job.preset)
+    sources, unreadable = _read(files)
+    preset.name_collections(sources)
+    arrived = {c.name for f in sources for c in f.collections}
+    if every_file is not None and arrived & set(preset.reread_all_on):
+        done = {path for path, _ in files}
+        more, more_bad = _read([(p, r) for p, r in every_file() if p not in done])
+        preset.name_collections(more)
+        sources, unreadable = sources + more, unreadable + more_bad
+    context = MapContext(job.prefix, settings.source_system, job.default_region, known or {})
+    mapped = preset.map_files(sources, context)
+    mapped.rejections.extend(unreadable)
+    mapped.read += len(unreadable)
+    return build_outputs(mapped, settings, job.name, job.targets)
+
+
+def _read(files: FileList) -> tuple[list[SourceFile], list[RowRejection]]:
     sources: list[SourceFile] = []
     unreadable: list[RowRejection] = []
     for path, read_bytes in files:
         try:
             sources.append(SourceFile(path, read_collections(path, read_bytes())))
         except UnreadableFileError as exc:
-            unreadable.append(RowRejection("unreadable_file", "*", str(exc), path, 0,
-                                           {"file": path}))
-    mapped = get_preset(job.preset)(sources, MapContext(job.prefix, settings.source_system,
-                                                        job.default_region))
-    mapped.rejections.extend(unreadable)
-    mapped.read += len(unreadable)
-    return build_outputs(mapped, settings, job.name, job.targets)
+            unreadable.append(
+                RowRejection("unreadable_file", "*", str(exc), path, 0, {"file": path})
+            )
+    return sources, unreadable

@@ -12,7 +12,6 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sources.engagements.model import make_external_id
 from sources.exports import common
 from sources.exports.canonical import (
     FILE_COL,
@@ -28,33 +27,60 @@ from sources.exports.canonical import (
     with_provenance,
 )
 
-STATUS = {"completed": "completed", "busy": "busy", "no-answer": "no_answer", "failed": "failed",
-          "canceled": "canceled"}
-DIRECTION = {"inbound": "inbound", "outbound-api": "outbound", "outbound-dial": "outbound",
-             "trunking-originating": "outbound", "trunking-terminating": "inbound"}
+STATUS = {
+    "completed": "completed",
+    "busy": "busy",
+    "no-answer": "no_answer",
+    "failed": "failed",
+    "canceled": "canceled",
+}
+DIRECTION = {
+    "inbound": "inbound",
+    "outbound-api": "outbound",
+    "outbound-dial": "outbound",
+    "trunking-originating": "outbound",
+    "trunking-terminating": "inbound",
+}
 API_HOST = "https://api.twilio.com"
+# A new recordings file can give a URL to calls staged from older files: read every file again.
+REREAD_ALL_ON = ("recordings",)
 
 
 def map_files(files: list[SourceFile], context: MapContext) -> MappedRows:
-    """Calls from every file, joined with the recordings found in the same job."""
-    _split_rows_collections(files)
+    """Calls from every file, joined with the job's recordings (these files' and earlier ones')."""
+    name_collections(files)
     calls = with_provenance(files, ("calls",))
+    recordings = with_provenance(files, ("recordings",))
+    urls = recording_urls(recordings) if recordings is not None else None
+    lookups = {"recordings": urls} if urls is not None and urls.num_rows else {}
+    urls = _with_known(urls, context.known.get("recordings"))
     rejections = _unknown_rows(files)
     read = sum(c.rows.num_rows for f in files for c in f.collections if c.name != "recordings")
     if calls is None:
-        return MappedRows(assemble({}, 0), rejections, read=read)
+        return MappedRows(assemble({}, 0), rejections, read=read, lookups=lookups)
     calls, bad_rows = _parse_calls(calls)
     rejections += bad_rows
     before = calls.num_rows
-    calls = calls.sort_by([("_root", "ascending"), ("_is_child", "ascending"),
-                           (FILE_COL, "ascending"), (ROW_COL, "ascending")])
+    calls = calls.sort_by(
+        [
+            ("_root", "ascending"),
+            ("_is_child", "ascending"),
+            (FILE_COL, "ascending"),
+            (ROW_COL, "ascending"),
+        ]
+    )
     calls = calls.filter(first_per_key(calls, "_root"))
-    calls = _join_recordings(calls, with_provenance(files, ("recordings",)))
-    return MappedRows(_canonical(calls, context), rejections, read=read,
-                      folded=before - calls.num_rows)
+    calls = _join_recordings(calls, urls)
+    return MappedRows(
+        _canonical(calls, context),
+        rejections,
+        read=read,
+        folded=before - calls.num_rows,
+        lookups=lookups,
+    )
 
 
-def _split_rows_collections(files: list[SourceFile]) -> None:
+def name_collections(files: list[SourceFile]) -> None:
     """Name CSV / JSONL collections by their columns: recordings have call_sid and no from/to."""
     for source in files:
         for i, coll in enumerate(source.collections):
@@ -72,23 +98,42 @@ def _unknown_rows(files: list[SourceFile]) -> list[RowRejection]:
     table = with_provenance(files, ("rows", "meetings", "records", "data", "results"))
     if table is None:
         return []
-    _, rejections = reject(table, pa.array([True] * table.num_rows), "unreadable_row", "*",
-                           "not a Twilio call or recording row (no sid with from/to/start_time)")
+    _, rejections = reject(
+        table,
+        pa.array([True] * table.num_rows),
+        "unreadable_row",
+        "*",
+        "not a Twilio call or recording row (no sid with from/to/start_time)",
+    )
     return rejections
 
 
 def _parse_calls(calls: pa.Table) -> tuple[pa.Table, list[RowRejection]]:
     sid = common.column(calls, "sid", "Sid", "CallSid")
     parent = common.column(calls, "parent_call_sid", "ParentCallSid")
-    start = common.parse_any_time(common.column(calls, "start_time", "StartTime", "date_created",
-                                                "DateCreated"))
-    calls = (calls.append_column("_sid", sid).append_column("_root", pc.coalesce(parent, sid))
-             .append_column("_is_child", pc.is_valid(parent)).append_column("_start", start))
+    start = common.parse_any_time(
+        common.column(calls, "start_time", "StartTime", "date_created", "DateCreated")
+    )
+    calls = (
+        calls.append_column("_sid", sid)
+        .append_column("_root", pc.coalesce(parent, sid))
+        .append_column("_is_child", pc.is_valid(parent))
+        .append_column("_start", start)
+    )
     calls, missing = reject(calls, pc.is_null(sid), "missing_id", "sid", "the row has no call sid")
-    calls, bad_time = reject(calls, pc.is_null(calls.column("_start")), "bad_timestamp",
-                             "start_time", "start_time (or date_created) is missing or not a "
-                             "RFC 2822 / ISO 8601 time with an offset")
+    calls, bad_time = reject(
+        calls,
+        pc.is_null(calls.column("_start")),
+        "bad_timestamp",
+        "start_time",
+        "start_time (or date_created) is missing or not a RFC 2822 / ISO 8601 time with an offset",
+    )
     return calls, missing + bad_time
+
+
+RECORDINGS_SCHEMA = pa.schema(
+    [pa.field("call_sid", pa.string(), nullable=False), ("recording_url", pa.string())]
+)
 
 
 def recording_urls(recordings: pa.Table) -> pa.Table:
@@ -98,26 +143,51 @@ def recording_urls(recordings: pa.Table) -> pa.Table:
     recordings = recordings.filter(pc.fill_null(usable, False))
     media = common.column(recordings, "media_url", "MediaUrl")
     uri = common.column(recordings, "uri", "Uri")
-    from_uri = pc.binary_join_element_wise(API_HOST, pc.replace_substring_regex(
-        uri, pattern=r"\.json$", replacement=""), "")
-    url = pc.replace_substring_regex(pc.coalesce(media, from_uri), pattern=r"^http://api\.twilio",
-                                     replacement="https://api.twilio")  # Twilio serves https
-    url = pc.if_else(pc.match_substring_regex(url, r"\.(mp3|wav)$"), url,
-                     pc.binary_join_element_wise(url, ".mp3", ""))
+    from_uri = pc.binary_join_element_wise(
+        API_HOST, pc.replace_substring_regex(uri, pattern=r"\.json$", replacement=""), ""
+    )
+    url = pc.replace_substring_regex(
+        pc.coalesce(media, from_uri),
+        pattern=r"^http://api\.twilio",
+        replacement="https://api.twilio",
+    )  # Twilio serves https
+    url = pc.if_else(
+        pc.match_substring_regex(url, r"\.(mp3|wav)$"),
+        url,
+        pc.binary_join_element_wise(url, ".mp3", ""),
+    )
     table = pa.table({"call_sid": common.column(recordings, "call_sid", "CallSid"), "url": url})
     table = table.filter(pc.and_(pc.is_valid(table["call_sid"]), pc.is_valid(table["url"])))
-    return table.group_by("call_sid").aggregate([("url", "min")]).rename_columns(
-        ["call_sid", "recording_url"])
+    return (
+        table.group_by("call_sid")
+        .aggregate([("url", "min")])
+        .rename_columns(["call_sid", "recording_url"])
+        .cast(RECORDINGS_SCHEMA)
+    )
 
 
-def _join_recordings(calls: pa.Table, recordings: pa.Table | None) -> pa.Table:
+def _with_known(new: pa.Table | None, known: pa.Table | None) -> pa.Table | None:
+    """This run's recording URLs, plus the staged ones for calls this run has none for."""
+    if known is None or known.num_rows == 0:
+        return new
+    known = known.select(["call_sid", "recording_url"]).cast(RECORDINGS_SCHEMA)
+    if new is None:
+        return known
+    older = known.filter(pc.invert(pc.is_in(known["call_sid"], value_set=new["call_sid"])))
+    return pa.concat_tables([new, older])
+
+
+def _join_recordings(calls: pa.Table, urls: pa.Table | None) -> pa.Table:
     """Recording URL by the root leg's sid (Twilio's rule), else by the kept row's own sid."""
-    if recordings is None:
+    if urls is None:
         return calls.append_column("recording_url", pa.nulls(calls.num_rows, pa.string()))
-    urls = recording_urls(recordings)
     by_root = calls.join(urls, keys="_root", right_keys="call_sid", join_type="left outer")
-    by_own = by_root.join(urls.rename_columns(["call_sid", "own_url"]), keys="_sid",
-                          right_keys="call_sid", join_type="left outer")
+    by_own = by_root.join(
+        urls.rename_columns(["call_sid", "own_url"]),
+        keys="_sid",
+        right_keys="call_sid",
+        join_type="left outer",
+    )
     url = pc.coalesce(by_own.column("recording_url"), by_own.column("own_url"))
     joined = by_own.drop_columns(["recording_url", "own_url"]).append_column("recording_url", url)
     return joined.sort_by([(FILE_COL, "ascending"), (ROW_COL, "ascending")])
@@ -131,31 +201,41 @@ def _canonical(calls: pa.Table, context: MapContext) -> pa.Table:
     to_phone = common.normalise_phones(to_raw, region)
     start = calls.column("_start")
     end = common.parse_any_time(common.column(calls, "end_time", "EndTime"))
-    duration = pc.coalesce(common.seconds_to_ms(common.column(calls, "duration", "Duration")),
-                           common.duration_between(start, end))
+    duration = pc.coalesce(
+        common.seconds_to_ms(common.column(calls, "duration", "Duration")),
+        common.duration_between(start, end),
+    )
     status_raw = common.column(calls, "status", "Status")
     root = calls.column("_root")
-    return assemble({
-        "external_id": pc.binary_join_element_wise(context.prefix, root, ":"),
-        "source_system": pa.array([context.source_system] * calls.num_rows, pa.string()),
-        "source_id": root,
-        "kind": pa.array(["call"] * calls.num_rows, pa.string()),
-        "started_at": start,
-        "ended_at": pc.coalesce(end, pc.add(start, pc.cast(duration, pa.duration("ms")))),
-        "duration_ms": duration,
-        "direction": common.map_values(common.column(calls, "direction", "Direction"), DIRECTION,
-                                       "unknown"),
-        "status": common.map_values(status_raw, STATUS, "unknown"),
-        "status_raw": status_raw,
-        "from_phone": from_phone, "to_phone": to_phone,
-        "from_phone_raw": from_raw, "to_phone_raw": to_raw,
-        "recording_url": calls.column("recording_url"),
-        "participants": phone_participants(pc.coalesce(from_phone, from_raw),
-                                           pc.coalesce(to_phone, to_raw),
-                                           common.column(calls, "caller_name", "CallerName")),
-        "source_file": calls.column(FILE_COL),
-        "source_row": calls.column(ROW_COL),
-    }, calls.num_rows)
+    return assemble(
+        {
+            "external_id": pc.binary_join_element_wise(context.prefix, root, ":"),
+            "source_system": pa.array([context.source_system] * calls.num_rows, pa.string()),
+            "source_id": root,
+            "kind": pa.array(["call"] * calls.num_rows, pa.string()),
+            "started_at": start,
+            "ended_at": pc.coalesce(end, pc.add(start, pc.cast(duration, pa.duration("ms")))),
+            "duration_ms": duration,
+            "direction": common.map_values(
+                common.column(calls, "direction", "Direction"), DIRECTION, "unknown"
+            ),
+            "status": common.map_values(status_raw, STATUS, "unknown"),
+            "status_raw": status_raw,
+            "from_phone": from_phone,
+            "to_phone": to_phone,
+            "from_phone_raw": from_raw,
+            "to_phone_raw": to_raw,
+            "recording_url": calls.column("recording_url"),
+            "participants": phone_participants(
+                pc.coalesce(from_phone, from_raw),
+                pc.coalesce(to_phone, to_raw),
+                common.column(calls, "caller_name", "CallerName"),
+            ),
+            "source_file": calls.column(FILE_COL),
+            "source_row": calls.column(ROW_COL),
+        },
+        calls.num_rows,
+    )
 
 
-__all__ = ["map_files", "make_external_id", "recording_urls"]
+__all__ = ["REREAD_ALL_ON", "map_files", "name_collections", "recording_urls"]
