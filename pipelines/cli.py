@@ -55,7 +55,7 @@ RunWorkflows = Annotated[
 
 
 def _fail(exc: StopRunError) -> None:
-    report.err_console.print(f"error: {exc}", markup=False, highlight=False)
+    sys.stderr.write(f"error: {exc}\n")  # one line, never wrapped
     raise typer.Exit(exc.exit_code)
 
 

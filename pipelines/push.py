@@ -1,9 +1,10 @@
 """The push pipeline: pending requests in the staging -> the engagements API, one per target.
 
 A dlt pipeline per target reads what the ledger says is not yet delivered to this destination
-and loads it into the `engagements_v1` / `engagements_v2` destination. Leftover load packages
-from a crashed run are dropped first: the staging and the ledger, not dlt state, say what is
-pending, and the sink re-checks the ledger before every send anyway.
+and loads it into the `engagements_v1` / `engagements_v2` destination. The push pipeline keeps
+nothing between runs: its local working folder, with any load package a crashed run left, is
+dropped first. The staging and the ledger, not dlt state, say what is pending, and the sink
+re-checks the ledger before every send anyway.
 """
 
 from __future__ import annotations
@@ -115,8 +116,7 @@ def push(
     check_access(settings)
     pipeline = dlt.pipeline(
         pipeline_name=f"engagements_push_{target}", pipelines_dir=workspace.pipelines_dir(staging)
-    )
-    pipeline.abort_packages()
+    ).drop()
     run_id = uuid.uuid4().hex
     destination = SINKS[target](
         base_url=settings.base_url,
