@@ -73,8 +73,8 @@ def _host_of(netloc: str) -> str:
     """The host part of a netloc without userinfo: `[v6]` kept bracketed, the port cut off."""
     if netloc.startswith("["):
         return netloc[: netloc.find("]") + 1]
-    host, _, port = netloc.rpartition(":")
-    return host if host and port.isdigit() else netloc
+    host, colon, port = netloc.rpartition(":")
+    return host if colon and (port.isdigit() or port == "") else netloc
 
 
 def normalise_host(netloc_host: str) -> str:

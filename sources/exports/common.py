@@ -91,9 +91,9 @@ _ISO = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|z|[+-]\d{2}(:?
 
 def parse_iso_times(values: pa.ChunkedArray) -> pa.ChunkedArray:
     """ISO 8601 strings with `Z` or an offset (fractions allowed) -> UTC; naive or bad -> null."""
-    candidates = pc.if_else(pc.match_substring_regex(values, _ISO), values, None)
-    try:
-        return pc.cast(candidates, TIMESTAMP)
+    candidates = pc.if_else(pc.match_substring_regex(values, _ISO), pc.utf8_upper(values), None)
+    try:  # via ns: Arrow refuses more fraction digits than the unit holds
+        return pc.cast(pc.cast(candidates, pa.timestamp("ns", tz="UTC")), TIMESTAMP, safe=False)
     except pa.ArrowInvalid:  # a well-shaped but impossible date (2019-02-30): value by value
         return pa.chunked_array(
             [pa.array([_iso_or_none(v) for v in candidates.to_pylist()], TIMESTAMP)]
@@ -104,7 +104,9 @@ def _iso_or_none(value: str | None) -> object:
     if value is None:
         return None
     try:
-        return pa.scalar(value).cast(TIMESTAMP).as_py()
+        return (
+            pa.scalar(value).cast(pa.timestamp("ns", tz="UTC")).cast(TIMESTAMP, safe=False).as_py()
+        )
     except pa.ArrowInvalid:
         return None
 

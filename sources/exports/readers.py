@@ -11,6 +11,8 @@ import csv
 import gzip
 import io
 from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -34,9 +36,9 @@ class Collection:
 def read_collections(file_name: str, data: bytes) -> list[Collection]:
     """Every collection in one export file, by its extension (.csv .json .jsonl[.gz] .parquet)."""
     name = file_name.lower()
-    if name.endswith(".gz"):
-        data, name = gzip.decompress(data), name[:-3]
     try:
+        if name.endswith(".gz"):
+            data, name = gzip.decompress(data), name[:-3]
         if name.endswith(".csv"):
             return [Collection("rows", read_csv(data))]
         if name.endswith((".jsonl", ".ndjson")):
@@ -45,7 +47,13 @@ def read_collections(file_name: str, data: bytes) -> list[Collection]:
             return _json_document(orjson.loads(data))
         if name.endswith(".parquet"):
             return [Collection("rows", _stringify(pq.read_table(io.BytesIO(data))))]
-    except (orjson.JSONDecodeError, pa.ArrowInvalid, UnicodeDecodeError, EOFError) as exc:
+    except (
+        orjson.JSONDecodeError,
+        pa.ArrowInvalid,
+        UnicodeDecodeError,
+        EOFError,
+        gzip.BadGzipFile,
+    ) as exc:
         raise UnreadableFileError(f"{file_name}: {exc}") from exc
     raise UnreadableFileError(f"{file_name}: unsupported file type (csv, json, jsonl, parquet)")
 
@@ -53,12 +61,12 @@ def read_collections(file_name: str, data: bytes) -> list[Collection]:
 def read_csv(data: bytes) -> pa.Table:
     """A CSV as all-string columns; UTF-8 (BOM allowed), falling back to Windows-1252."""
     try:
-        text_head = data[: 1 << 16].decode("utf-8-sig")
+        text = data.decode("utf-8-sig")
         encoding = "utf8"
     except UnicodeDecodeError:
-        text_head = data[: 1 << 16].decode("cp1252", errors="replace")
+        text = data.decode("cp1252", errors="replace")
         encoding = "cp1252"
-    names = next(csv.reader(io.StringIO(text_head)), [])
+    names = next(csv.reader(io.StringIO(text[: 1 << 16])), [])
     if not names:
         return pa.table({})
     return pacsv.read_csv(
@@ -107,9 +115,13 @@ def _text(value: Any) -> str | None:
         return value
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, (int, float)):
+    if isinstance(value, (int, float, Decimal)):
         return str(value)
-    return orjson.dumps(value).decode()
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return orjson.dumps(value, default=str).decode()
 
 
 def _stringify(table: pa.Table) -> pa.Table:

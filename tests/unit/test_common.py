@@ -15,8 +15,9 @@ from sources.exports import common
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
-UTC_TIMES = st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2199, 12, 31),
-                         timezones=st.just(UTC))
+UTC_TIMES = st.datetimes(
+    min_value=datetime(1971, 1, 1), max_value=datetime(2199, 12, 31), timezones=st.just(UTC)
+)
 OFFSETS = st.integers(-14 * 60 + 1, 14 * 60 - 1).map(lambda m: timezone(timedelta(minutes=m)))
 
 
@@ -28,8 +29,10 @@ def rfc2822(moment: datetime) -> str:
     """English RFC 2822 whatever the locale (strftime's %a / %b follow the locale)."""
     offset = int(moment.utcoffset().total_seconds() // 60)  # type: ignore[union-attr]
     sign, offset = ("-" if offset < 0 else "+"), abs(offset)
-    return (f"{DAYS[moment.weekday()]}, {moment.day:02d} {MONTHS[moment.month - 1]} "
-            f"{moment.year} {moment:%H:%M:%S} {sign}{offset // 60:02d}{offset % 60:02d}")
+    return (
+        f"{DAYS[moment.weekday()]}, {moment.day:02d} {MONTHS[moment.month - 1]} "
+        f"{moment.year} {moment:%H:%M:%S} {sign}{offset // 60:02d}{offset % 60:02d}"
+    )
 
 
 @pytest.mark.parametrize(
@@ -63,37 +66,50 @@ def test_parse_any_time(text: str | None, utc: datetime | None) -> None:
 
 
 def test_parse_any_time_mixed_column_keeps_each_row() -> None:
-    values = strings("Fri, 18 Oct 2019 17:02:00 +0000", "2019-02-30T00:00:00Z", None,
-                     "2024-04-15T14:00:00Z", "nope")
+    values = strings(
+        "Fri, 18 Oct 2019 17:02:00 +0000",
+        "2019-02-30T00:00:00Z",
+        None,
+        "2024-04-15T14:00:00Z",
+        "nope",
+    )
     parsed = common.parse_any_time(values)
     assert parsed.type == pa.timestamp("ms", tz="UTC")
-    assert parsed.to_pylist() == [datetime(2019, 10, 18, 17, 2, tzinfo=UTC), None, None,
-                                  datetime(2024, 4, 15, 14, tzinfo=UTC), None]
+    assert parsed.to_pylist() == [
+        datetime(2019, 10, 18, 17, 2, tzinfo=UTC),
+        None,
+        None,
+        datetime(2024, 4, 15, 14, tzinfo=UTC),
+        None,
+    ]
 
 
-@pytest.mark.xfail(
-    reason="BUG: parse_iso_times casts to ms, and Arrow refuses more than 3 fraction digits or a "
-    "lower-case 'z', so these ISO times (allowed by its own regex) become null -> bad_timestamp",
-    raises=AssertionError,
-    strict=True,
-)
+# Regression: more than 3 fraction digits or a lower-case 'z' gave null (bad_timestamp).
 @pytest.mark.parametrize(
-    "text", ["2024-04-15T14:00:00.123456Z", "2024-04-15T14:00:00.123456789+02:00",
-             "2024-04-15T14:00:00.123456+00:00", "2024-04-15t14:00:00z"],
+    ("text", "utc"),
+    [
+        ("2024-04-15T14:00:00.123456Z", datetime(2024, 4, 15, 14, 0, 0, 123_000, tzinfo=UTC)),
+        (
+            "2024-04-15T14:00:00.123456789+02:00",
+            datetime(2024, 4, 15, 12, 0, 0, 123_000, tzinfo=UTC),
+        ),
+        ("2024-04-15T14:00:00.000001+00:00", datetime(2024, 4, 15, 14, tzinfo=UTC)),
+        ("2024-04-15T14:00:00z", datetime(2024, 4, 15, 14, tzinfo=UTC)),
+    ],
 )
-def test_parse_iso_times_with_micro_or_nano_fractions(text: str) -> None:
-    expected = datetime.fromisoformat(text.upper()[:23] + text.upper()[-6:].replace(
-        "Z", "+00:00").rjust(6, "+")) if False else None  # noqa: SIM108 - see below
+def test_parse_iso_times_with_micro_or_nano_fractions(text: str, utc: datetime) -> None:
     (value,) = common.parse_iso_times(strings(text)).to_pylist()
-    expected = datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
-    assert value == expected.replace(microsecond=expected.microsecond // 1000 * 1000)
+    assert value == utc
 
 
 def test_parse_times_with_other_formats() -> None:
     values = strings("15/04/2024 14:00 +0200", "Mon, 15 Apr 2024 14:00:00 +0000", "x")
     parsed = common.parse_times(values, ["%d/%m/%Y %H:%M %z", common.RFC2822])
-    assert parsed.to_pylist() == [datetime(2024, 4, 15, 12, tzinfo=UTC),
-                                  datetime(2024, 4, 15, 14, tzinfo=UTC), None]
+    assert parsed.to_pylist() == [
+        datetime(2024, 4, 15, 12, tzinfo=UTC),
+        datetime(2024, 4, 15, 14, tzinfo=UTC),
+        None,
+    ]
 
 
 @given(moment=UTC_TIMES, zone=OFFSETS)
@@ -103,14 +119,18 @@ def test_rfc2822_round_trip(moment: datetime, zone: timezone) -> None:
     assert value == local
 
 
-@given(moment=UTC_TIMES, zone=OFFSETS, zulu=st.booleans())
-def test_iso_round_trip_ms(moment: datetime, zone: timezone, zulu: bool) -> None:
-    local = moment.replace(microsecond=moment.microsecond // 1000 * 1000).astimezone(zone)
-    text = local.isoformat(timespec="milliseconds")
-    if zulu:
-        text = local.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+@given(
+    moment=UTC_TIMES,
+    zone=OFFSETS,
+    zulu=st.booleans(),
+    timespec=st.sampled_from(["seconds", "milliseconds", "microseconds"]),
+)
+def test_iso_round_trip_ms(moment: datetime, zone: timezone, zulu: bool, timespec: str) -> None:
+    local = moment.astimezone(UTC if zulu else zone)
+    text = local.isoformat(timespec=timespec).replace("+00:00", "Z" if zulu else "+00:00")
     (value,) = common.parse_any_time(strings(text)).to_pylist()
-    assert value == local
+    expected = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    assert value == expected.replace(microsecond=expected.microsecond // 1000 * 1000)
 
 
 @pytest.mark.parametrize(
@@ -149,10 +169,15 @@ def test_to_e164_never_raises(raw: str, region: str | None) -> None:
 
 
 def test_normalise_phones_keeps_order_nulls_and_duplicates() -> None:
-    values = strings("(415) 555-2671", None, "+442079460958", "client:alice", "(415) 555-2671",
-                     "")
+    values = strings("(415) 555-2671", None, "+442079460958", "client:alice", "(415) 555-2671", "")
     assert common.normalise_phones(values, "US").to_pylist() == [
-        "+14155552671", None, "+442079460958", None, "+14155552671", None]
+        "+14155552671",
+        None,
+        "+442079460958",
+        None,
+        "+14155552671",
+        None,
+    ]
 
 
 def test_normalise_phones_all_null() -> None:
@@ -161,8 +186,15 @@ def test_normalise_phones_all_null() -> None:
 
 @pytest.mark.parametrize(
     ("raw", "ms"),
-    [("4", 4000), (" 38 ", 38_000), ("0", 0), ("4.5", None), ("", None), (None, None),
-     ("abc", None)],
+    [
+        ("4", 4000),
+        (" 38 ", 38_000),
+        ("0", 0),
+        ("4.5", None),
+        ("", None),
+        (None, None),
+        ("abc", None),
+    ],
 )
 def test_seconds_to_ms(raw: str | None, ms: int | None) -> None:
     assert common.seconds_to_ms(strings(raw)).to_pylist() == [ms]
@@ -172,7 +204,12 @@ def test_map_values() -> None:
     table = {"completed": "completed", "no-answer": "no_answer"}
     values = strings("completed", "No-Answer", "COMPLETED", "ringing", None)
     assert common.map_values(values, table, "unknown").to_pylist() == [
-        "completed", "no_answer", "completed", "unknown", None]
+        "completed",
+        "no_answer",
+        "completed",
+        "unknown",
+        None,
+    ]
 
 
 def test_column_picks_the_first_present_name_and_blanks_are_null() -> None:

@@ -14,22 +14,64 @@ import pytest
 from sources.engagements.media_url import check_media_url
 
 PRIVATE_IPV4 = [
-    "127.0.0.1", "0.0.0.0", "10.0.0.1", "172.16.0.1", "172.31.255.255", "192.168.1.1",
-    "169.254.169.254", "169.254.170.2", "100.64.0.1", "100.100.100.200", "192.0.0.192",
-    "198.18.0.1", "224.0.0.1", "240.0.0.1", "255.255.255.255",
+    "127.0.0.1",
+    "0.0.0.0",
+    "10.0.0.1",
+    "172.16.0.1",
+    "172.31.255.255",
+    "192.168.1.1",
+    "169.254.169.254",
+    "169.254.170.2",
+    "100.64.0.1",
+    "100.100.100.200",
+    "192.0.0.192",
+    "198.18.0.1",
+    "224.0.0.1",
+    "240.0.0.1",
+    "255.255.255.255",
 ]
 NON_CANONICAL_IPV4 = [
-    "2130706433", "3232235521", "2852039166", "0x7f000001", "0x7f.0.0.1", "0xA9FEA9FE",
-    "017700000001", "0177.0.0.1", "0251.0376.0251.0376", "127.1", "127.0.1", "0", "0x7f.1",
+    "2130706433",
+    "3232235521",
+    "2852039166",
+    "0x7f000001",
+    "0x7f.0.0.1",
+    "0xA9FEA9FE",
+    "017700000001",
+    "0177.0.0.1",
+    "0251.0376.0251.0376",
+    "127.1",
+    "127.0.1",
+    "0",
+    "0x7f.1",
 ]
 IPV6 = [
-    "[::1]", "[::]", "[::ffff:127.0.0.1]", "[::ffff:7f00:1]", "[::ffff:a9fe:a9fe]",
-    "[::127.0.0.1]", "[64:ff9b::7f00:1]", "[2002:7f00:1::]", "[2002:a9fe:a9fe::]", "[fc00::1]",
-    "[fd00:ec2::254]", "[fe80::1]", "[fe80::1%25eth0]", "[fec0::1]", "[ff02::1]",
+    "[::1]",
+    "[::]",
+    "[::ffff:127.0.0.1]",
+    "[::ffff:7f00:1]",
+    "[::ffff:a9fe:a9fe]",
+    "[::127.0.0.1]",
+    "[64:ff9b::7f00:1]",
+    "[2002:7f00:1::]",
+    "[2002:a9fe:a9fe::]",
+    "[fc00::1]",
+    "[fd00:ec2::254]",
+    "[fe80::1]",
+    "[fe80::1%25eth0]",
+    "[fec0::1]",
+    "[ff02::1]",
 ]
 NAMES = [
-    "localhost", "LOCALHOST.", "localtest.me", "a.localtest.me", "127.0.0.1.nip.io",
-    "metadata.google.internal", "anything.internal", "anything.local", "x.svc.cluster.local",
+    "localhost",
+    "LOCALHOST.",
+    "localtest.me",
+    "a.localtest.me",
+    "127.0.0.1.nip.io",
+    "metadata.google.internal",
+    "anything.internal",
+    "anything.local",
+    "x.svc.cluster.local",
 ]
 SPELLINGS = ["%31%32%37.0.0.1", "127.0.0.1.", "127。0。0。1", "①②⑦.⓪.⓪.①"]
 PRIVATE_HOSTS = PRIVATE_IPV4 + NON_CANONICAL_IPV4 + IPV6 + NAMES + SPELLINGS
@@ -155,24 +197,23 @@ def test_ip_literal_is_never_resolved() -> None:
     assert resolve.calls == []
 
 
-@pytest.mark.xfail(
-    reason="BUG: an empty port (`host:`) makes _host_of keep the colon, so the host is neither "
-    "parsed as an IP nor matched as a name; fetchers read it as the bare host",
-    strict=True,
-)
+# Regression: an empty port (`host:`) hid the host from every check.
 @pytest.mark.parametrize(
     "url",
-    ["https://127.0.0.1:/rec.mp3", "https://169.254.169.254:/latest/meta-data/",
-     "https://localhost:/rec.mp3", "https://0x7f000001:/rec.mp3", "https://10.0.0.1:/rec.mp3"],
+    [
+        "https://127.0.0.1:/rec.mp3",
+        "https://169.254.169.254:/latest/meta-data/",
+        "https://localhost:/rec.mp3",
+        "https://0x7f000001:/rec.mp3",
+        "https://10.0.0.1:/rec.mp3",
+    ],
 )
 def test_empty_port_does_not_hide_a_private_host(url: str) -> None:
     problem = check_media_url(url)
     assert problem is not None and problem.code == "media_url_private_host"
 
 
-@pytest.mark.xfail(
-    reason="BUG: a netloc with a port and no host (`https://:443/`) is accepted", strict=True
-)
+# Regression: `https://:443/` (a port and no host) was accepted.
 def test_port_without_host_rejected() -> None:
     problem = check_media_url("https://:443/rec.mp3")
     assert problem is not None and problem.code == "media_url_invalid"

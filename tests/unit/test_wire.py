@@ -17,14 +17,18 @@ from sources.engagements.settings import BuildSettings
 from sources.engagements.wire import content_hash, decode, encode, with_send_options
 
 BODY = {
-    "type": "CALL", "title": "Café call ☎", "source_system": "twilio",
-    "external_id": "twilio:CA1", "media_url": "https://media.example.com/1.mp3",
+    "type": "CALL",
+    "title": "Café call ☎",
+    "source_system": "twilio",
+    "external_id": "twilio:CA1",
+    "media_url": "https://media.example.com/1.mp3",
     "participants": [{"phone": "+14155552671", "name": "Ann"}, {"email": "b@example.com"}],
 }
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(max_size=10),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner,
-                                                                 max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4)
+    ),
     max_leaves=20,
 )
 
@@ -77,15 +81,22 @@ def test_with_send_options_adds_the_run_option(run_workflows: bool) -> None:
 
 def test_with_send_options_without_options_is_the_staged_bytes() -> None:
     assert with_send_options(BODY) == encode(BODY)
-    assert decode(with_send_options({**BODY, "run_workflows": True}, run_workflows=False))[
-        "run_workflows"] is False
+    assert (
+        decode(with_send_options({**BODY, "run_workflows": True}, run_workflows=False))[
+            "run_workflows"
+        ]
+        is False
+    )
 
 
 def test_content_hash_ignores_run_workflows() -> None:
     """DESIGN invariant 3: the per-run option is decided at send time, outside the hash."""
     record = {
-        "external_id": "twilio:CA1", "source_system": "twilio", "source_id": "CA1",
-        "kind": "call", "started_at": datetime(2024, 4, 15, 14, tzinfo=UTC),
+        "external_id": "twilio:CA1",
+        "source_system": "twilio",
+        "source_id": "CA1",
+        "kind": "call",
+        "started_at": datetime(2024, 4, 15, 14, tzinfo=UTC),
         "recording_url": "https://media.example.com/1.mp3",
     }
     built = build_v2_request(record, BuildSettings(source_system="twilio"))  # type: ignore[arg-type]

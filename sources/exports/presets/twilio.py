@@ -81,16 +81,19 @@ def map_files(files: list[SourceFile], context: MapContext) -> MappedRows:
 
 
 def name_collections(files: list[SourceFile]) -> None:
-    """Name CSV / JSONL collections by their columns: recordings have call_sid and no from/to."""
+    """Name CSV / JSONL collections by their columns: calls have from/to, recordings call_sid."""
     for source in files:
         for i, coll in enumerate(source.collections):
             if coll.name != "rows":
                 continue
             cols = {c.lower() for c in coll.rows.column_names}
-            if {"sid", "callsid"} & cols and ({"from", "to", "start_time", "starttime"} & cols):
+            has_id = bool({"sid", "callsid"} & cols)
+            if has_id and {"from", "to"} & cols:
                 source.collections[i] = type(coll)("calls", coll.rows)
-            elif "call_sid" in cols and not {"from", "to"} & cols:
+            elif {"call_sid", "callsid"} & cols:
                 source.collections[i] = type(coll)("recordings", coll.rows)
+            elif has_id and {"start_time", "starttime"} & cols:
+                source.collections[i] = type(coll)("calls", coll.rows)
 
 
 def _unknown_rows(files: list[SourceFile]) -> list[RowRejection]:
