@@ -8,12 +8,13 @@ time (DESIGN invariant 3).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from sources.engagements import titles
-from sources.engagements.media_url import check_media_url
+from sources.engagements.media_url import as_uri, check_media_url
 from sources.engagements.model import CanonicalRecord
 from sources.engagements.settings import BuildSettings
 from sources.engagements.wire import content_hash
@@ -26,6 +27,7 @@ V2_TRANSCRIPT_CHARS = 900_000
 V2_TRANSCRIPT_BYTES = 950_000
 _MS_2000 = 946_684_800_000
 _MS_2100 = 4_102_444_800_000
+_GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 
 _HUBSPOT_CALL_STATUS = {
     "completed": "COMPLETED",
@@ -105,7 +107,7 @@ def build_v1_request(record: CanonicalRecord, settings: BuildSettings) -> BuiltR
     if owner_id is not None:
         engagement["ownerId"] = owner_id
     if record["kind"] == "call":
-        metadata = _v1_call_metadata(record, settings, body_text)
+        metadata = _v1_call_metadata(record, settings, body_text, warnings)
     else:
         metadata = {
             "title": titles.title_for(record),
@@ -125,10 +127,23 @@ def build_v1_request(record: CanonicalRecord, settings: BuildSettings) -> BuiltR
     return BuiltRequest(record["external_id"], body, content_hash(body), tuple(warnings))
 
 
+def call_outcome(value: str | None, settings: BuildSettings, warnings: list[str]) -> str | None:
+    """HubSpot's Call Outcome GUID for a disposition: a GUID as is, a name through the map;
+    an unknown name is left out (with a warning), never sent as a GUID it is not."""
+    if not value:
+        return None
+    if _GUID.match(value):
+        return value
+    key = re.sub(r"[\s-]+", "_", value.strip().lower())
+    mapped = settings.dispositions.get(value) or settings.dispositions.get(key)
+    if mapped is None:
+        warnings.append("disposition_unmapped")
+    return mapped
+
+
 def _v1_call_metadata(
-    record: CanonicalRecord, settings: BuildSettings, body_text: str
+    record: CanonicalRecord, settings: BuildSettings, body_text: str, warnings: list[str]
 ) -> dict[str, Any]:
-    disposition = record.get("disposition")
     return {
         # v1 numbers are free text: keep the raw number when it is not valid E.164.
         "toNumber": record.get("to_phone") or record.get("to_phone_raw"),
@@ -138,7 +153,7 @@ def _v1_call_metadata(
         "recordingUrl": record.get("recording_url"),
         "body": body_text,
         "title": titles.title_for(record),
-        "disposition": settings.dispositions.get(disposition, disposition) if disposition else None,
+        "disposition": call_outcome(record.get("disposition"), settings, warnings),
         "externalId": record["external_id"],
     }
 
@@ -170,6 +185,14 @@ def build_v2_request(record: CanonicalRecord, settings: BuildSettings) -> BuiltR
         )
     if problem := check_media_url(media_url):
         return Rejection("v2", problem.code, "recording_url", problem.message)
+    media_url = as_uri(media_url)
+    if media_url is None:
+        return Rejection(
+            "v2",
+            "media_url_invalid",
+            "recording_url",
+            "the recording URL's host is not a valid international domain name",
+        )
     warnings: list[str] = []
     body: dict[str, Any] = {
         "type": "CALL" if record["kind"] == "call" else "MEETING",
@@ -180,7 +203,8 @@ def build_v2_request(record: CanonicalRecord, settings: BuildSettings) -> BuiltR
     }
     started = record.get("started_at")
     if started is not None:
-        body["start_at"] = started.astimezone(UTC).isoformat()
+        aware = started if started.tzinfo else started.replace(tzinfo=UTC)  # naive = UTC
+        body["start_at"] = aware.astimezone(UTC).isoformat()
     if settings.is_private is not None:
         body["is_private"] = settings.is_private
     participants = titles.v2_participants(record, warnings)

@@ -14,7 +14,7 @@ import socket
 import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 Resolver = Callable[[str], Iterable[str]]
 
@@ -152,3 +152,29 @@ def _check_address(address: ipaddress._BaseAddress) -> MediaUrlProblem | None:
                 "media_url_private_host", f"media_url host {address} is not a public address"
             )
     return None
+
+
+_PATH_SAFE = "/%:@!$&'()*+,;=-._~"
+_QUERY_SAFE = _PATH_SAFE + "?"
+
+
+def as_uri(url: str) -> str | None:
+    """`url` as an RFC 3986 URI: IDNA host, percent-encoded path and query (the seed's
+    `format: uri`); None when the host is not a valid international domain name."""
+    parts = urlsplit(url)
+    host = _host_of(parts.netloc)
+    port = parts.netloc[len(host) :]
+    if not host.isascii():
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            return None
+    return urlunsplit(
+        (
+            parts.scheme.lower(),
+            host + port,
+            quote(parts.path, safe=_PATH_SAFE),
+            quote(parts.query, safe=_QUERY_SAFE),
+            quote(parts.fragment, safe=_QUERY_SAFE),
+        )
+    )

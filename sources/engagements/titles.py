@@ -83,10 +83,11 @@ def v2_participants(record: CanonicalRecord, warnings: list[str]) -> list[dict[s
             entry["phone"] = phone
         elif phone:
             warnings.append("participant_phone_not_e164")
+        if not entry:
+            continue  # nothing the API could show: not a participant, never the owner
         is_owner = bool(party.get("is_owner")) or (bool(email) and email.lower() == owner_email)
         if is_owner and not owner_taken:
             entry["is_owner"] = True
             owner_taken = True
-        if entry.keys() - {"is_owner"}:
-            out.append(entry)
+        out.append(entry)
     return out

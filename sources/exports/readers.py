@@ -11,7 +11,7 @@ import csv
 import gzip
 import io
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
 
@@ -117,7 +117,7 @@ def _text(value: Any) -> str | None:
         return "true" if value else "false"
     if isinstance(value, (int, float, Decimal)):
         return str(value)
-    if isinstance(value, datetime):
+    if isinstance(value, (datetime, date, time)):
         return value.isoformat()
     if isinstance(value, bytes):
         return value.decode("utf-8", errors="replace")

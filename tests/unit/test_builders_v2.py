@@ -297,12 +297,6 @@ def test_no_start_no_start_at() -> None:
     assert "start_at" not in built(call(started_at=None)).body
 
 
-@pytest.mark.xfail(
-    reason="BUG: check_media_url accepts non-ASCII / RFC 3986-illegal characters and the builder "
-    "sends them unencoded, so media_url breaks the seed's `format: uri`",
-    raises=jsonschema.ValidationError,
-    strict=True,
-)
 @pytest.mark.parametrize(
     "url",
     [

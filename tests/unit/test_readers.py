@@ -23,14 +23,6 @@ def all_string(collections: list[Collection]) -> bool:
     return all(pa.types.is_string(f.type) for c in collections for f in c.rows.schema)
 
 
-DATE_BUG = pytest.mark.xfail(
-    reason="BUG: readers._text handles datetime but not date / time, which still go through "
-    "orjson and are staged as JSON text with quotes ('\"2024-04-15\"')",
-    raises=AssertionError,
-    strict=True,
-)
-
-
 def parquet(table: pa.Table) -> bytes:
     buffer = io.BytesIO()
     pq.write_table(table, buffer)
@@ -197,11 +189,8 @@ def test_parquet_timestamp_is_plain_iso_text() -> None:
             pa.array([dt.date(2024, 4, 15)], pa.date32()),
             "2024-04-15",
             id="date",
-            marks=DATE_BUG,
         ),
-        pytest.param(
-            pa.array([dt.time(14, 0)], pa.time64("us")), "14:00:00", id="time", marks=DATE_BUG
-        ),
+        pytest.param(pa.array([dt.time(14, 0)], pa.time64("us")), "14:00:00", id="time"),
     ],
 )
 def test_parquet_other_types_become_text(column: pa.Array, text: str) -> None:

@@ -114,8 +114,10 @@ def _unknown_rows(files: list[SourceFile]) -> list[RowRejection]:
 def _parse_calls(calls: pa.Table) -> tuple[pa.Table, list[RowRejection]]:
     sid = common.column(calls, "sid", "Sid", "CallSid")
     parent = common.column(calls, "parent_call_sid", "ParentCallSid")
-    start = common.parse_any_time(
-        common.column(calls, "start_time", "StartTime", "date_created", "DateCreated")
+    # A call that never started (no-answer, busy) has no start_time: date_created stands in.
+    start = pc.coalesce(
+        common.parse_any_time(common.column(calls, "start_time", "StartTime")),
+        common.parse_any_time(common.column(calls, "date_created", "DateCreated")),
     )
     calls = (
         calls.append_column("_sid", sid)
