@@ -38,21 +38,40 @@ def interpreter() -> Path:
 def install(python: Path) -> None:
     """pip install -e .[dev] with the pinned constraints, unless already done for these pins."""
     digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + CONSTRAINTS.read_bytes())
-    prefix = subprocess.run([str(python), "-c", "import sys; print(sys.prefix)"], check=True,
-                            capture_output=True, text=True).stdout.strip()
+    prefix = subprocess.run(
+        [str(python), "-c", "import sys; print(sys.prefix)"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     stamp = Path(prefix) / f".engagement-sync-{hashlib.sha256(str(ROOT).encode()).hexdigest()[:12]}"
     if stamp.exists() and stamp.read_text() == digest.hexdigest():
         return
     print("bootstrap: installing engagement-sync and its pinned dependencies", flush=True)
-    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                    "-c", str(CONSTRAINTS), "-e", f"{ROOT}[dev]"], check=True)
+    subprocess.run(
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-c",
+            str(CONSTRAINTS),
+            "-e",
+            f"{ROOT}[dev]",
+        ],
+        check=True,
+    )
     stamp.write_text(digest.hexdigest())
 
 
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in COMMANDS:
-        print(f"usage: python3 -m pipelines.bootstrap {{{'|'.join(COMMANDS)}}} [args...]",
-              file=sys.stderr)
+        print(
+            f"usage: python3 -m pipelines.bootstrap {{{'|'.join(COMMANDS)}}} [args...]",
+            file=sys.stderr,
+        )
         return 2
     python = interpreter()
     install(python)

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from destinations.engagements.ledger import ensure_ledger
-from destinations.engagements.staging_db import opened, table_exists
+from destinations.engagements.staging_db import check_name, opened, table_exists
 from pipelines import workspace
 from pipelines.destinations_config import resolve
 
@@ -17,6 +17,7 @@ TABLES = ("calls", "meetings", "rejected_records", "v1_requests", "v2_requests",
 def status(staging: Path) -> dict[str, Any]:
     """Counts per table, per delivery state (against each target's configured destination),
     and the most common rejection reasons."""
+    check_name(staging)
     if not staging.exists():
         return {
             "staging": str(staging),
