@@ -34,8 +34,8 @@ class DestinationSettings:
 
 def resolve(target: str, require_token: bool = True) -> DestinationSettings:
     section = f"destination.engagements_{target}"
-    base_url = dlt.config.get(f"{section}.base_url") or DEFAULT_BASE_URLS[target]
-    token = dlt.secrets.get(f"{section}.api_token") or ""
+    base_url = str(dlt.config.get(f"{section}.base_url") or DEFAULT_BASE_URLS[target])
+    token = str(dlt.secrets.get(f"{section}.api_token") or "")
     check_base_url(target, base_url)
     if require_token and not token:
         raise ConfigError(
@@ -43,13 +43,27 @@ def resolve(target: str, require_token: bool = True) -> DestinationSettings:
             f"__API_TOKEN or api_token under [{section}] in .dlt/secrets.toml"
         )
     if target == "v1":
-        per_10s = dlt.config.get(f"{section}.requests_per_10s")
-        rate = float(per_10s) / 10 if per_10s else DEFAULT_RATES["v1"]
+        rate = _positive(section, "requests_per_10s", DEFAULT_RATES["v1"] * 10) / 10
     else:
-        per_s = dlt.config.get(f"{section}.requests_per_second")
-        rate = float(per_s) if per_s else DEFAULT_RATES["v2"]
-    destination_id = dlt.config.get(f"{section}.destination_id") or identity(base_url)
-    return DestinationSettings(target, base_url, str(token), str(destination_id), rate)
+        rate = _positive(section, "requests_per_second", DEFAULT_RATES["v2"])
+    destination_id = str(dlt.config.get(f"{section}.destination_id") or identity(base_url))
+    return DestinationSettings(target, base_url, token, destination_id, rate)
+
+
+def _positive(section: str, key: str, default: float) -> float:
+    value: object = dlt.config.get(f"{section}.{key}")
+    if value is None:
+        return default
+    try:
+        number = float(str(value))
+    except ValueError:
+        number = -1.0
+    if number <= 0:
+        raise ConfigError(
+            f"[{section}] {key} = {value!r} is not a positive number; fix it or "
+            "remove it to use the default"
+        )
+    return number
 
 
 def identity(base_url: str) -> str:

@@ -85,7 +85,7 @@ def make_job(name: str, values: dict[str, Any], base_dir: Path | None = None) ->
 
 def configured_jobs() -> dict[str, dict[str, Any]]:
     """The `[engagement_sync.jobs.*]` tables from .dlt/config.toml (and env overrides)."""
-    jobs = dlt.config.get("engagement_sync.jobs")
+    jobs: object = dlt.config.get("engagement_sync.jobs")
     if jobs is None:
         return {}
     if not isinstance(jobs, dict) or not all(isinstance(v, dict) for v in jobs.values()):

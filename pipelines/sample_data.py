@@ -152,8 +152,12 @@ def _recordings(rows: list[dict[str, str | None]], seed: int) -> list[dict[str, 
 def _write_contacts(path: Path, rows: list[dict[str, str | None]]) -> None:
     """A contact map covering most of the outside parties (v1 needs a contact)."""
     others = sorted(
-        {r["to"] if r["direction"] == "outbound-api" else r["from"] for r in rows if r["sid"]}
-        - {None, "client:agent_alice"}
+        {
+            (r["to"] if r["direction"] == "outbound-api" else r["from"]) or ""
+            for r in rows
+            if r["sid"]
+        }
+        - {"", "client:agent_alice"}
     )
     with open(path, "w", newline="") as fh:
         writer = csv.writer(fh)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 Resolver = Callable[[str], Iterable[str]]
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 _DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
 _NUMERIC_HOST = re.compile(r"^[0-9a-fx.]+$", re.IGNORECASE)
@@ -113,7 +114,7 @@ def _check_host(host: str, resolve: Resolver | None) -> MediaUrlProblem | None:
     return None
 
 
-def parse_ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+def parse_ip(host: str) -> IPAddress | None:
     """An IP address in any spelling a fetcher accepts (127.1, 0x7f000001, 0177.0.0.1, [::1])."""
     if host.startswith("[") and host.endswith("]"):
         literal = host[1:-1].split("%", 1)[0]
@@ -129,7 +130,7 @@ def parse_ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         return None
 
 
-def _unwrap(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> ipaddress._BaseAddress:
+def _unwrap(address: IPAddress) -> IPAddress:
     """The IPv4 address hidden inside an IPv6 one (mapped, compatible, 6to4, Teredo, NAT64)."""
     if not isinstance(address, ipaddress.IPv6Address):
         return address
@@ -144,9 +145,9 @@ def _unwrap(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> ipaddress
     return address
 
 
-def _check_address(address: ipaddress._BaseAddress) -> MediaUrlProblem | None:
-    inner = _unwrap(address)  # type: ignore[arg-type]
-    for candidate in {address, inner}:
+def _check_address(address: IPAddress) -> MediaUrlProblem | None:
+    inner = _unwrap(address)
+    for candidate in (address, inner):
         if not candidate.is_global or any(candidate in net for net in _EXTRA_DENIED):
             return MediaUrlProblem(
                 "media_url_private_host", f"media_url host {address} is not a public address"

@@ -85,7 +85,7 @@ def v2_participants(record: CanonicalRecord, warnings: list[str]) -> list[dict[s
             warnings.append("participant_phone_not_e164")
         if not entry:
             continue  # nothing the API could show: not a participant, never the owner
-        is_owner = bool(party.get("is_owner")) or (bool(email) and email.lower() == owner_email)
+        is_owner = bool(party.get("is_owner")) or (email or "").lower() == owner_email != ""
         if is_owner and not owner_taken:
             entry["is_owner"] = True
             owner_taken = True
