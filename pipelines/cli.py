@@ -197,15 +197,41 @@ def sandbox_cmd(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8765,
     token: Annotated[str, typer.Option(help="Bearer token it accepts.")] = "sandbox-token",
     store: Annotated[str | None, typer.Option(help="SQLite file to persist to.")] = None,
+    v1_requests_per_10s: Annotated[int, typer.Option(help="v1 10-second limit.")] = 100,
+    v2_requests_per_second: Annotated[float, typer.Option(help="v2 limit.")] = 10.0,
+    seed: Annotated[int, typer.Option(help="Seed of every fault (replayable).")] = 0,
+    latency_ms: Annotated[float, typer.Option(help="Added to every create.")] = 0.0,
+    error_rate: Annotated[float, typer.Option(help="Creates answered 500.")] = 0.0,
+    lost_response_rate: Annotated[float, typer.Option(help="Stored, then no answer.")] = 0.0,
+    read_timeout_rate: Annotated[float, typer.Option(help="Stored, answer held back.")] = 0.0,
+    storm_every: Annotated[int, typer.Option(help="429 storm period (creates).")] = 0,
+    storm_length: Annotated[int, typer.Option(help="429s per storm period.")] = 0,
+    v1_daily_limit: Annotated[int, typer.Option(help="v1 daily quota.")] = 250_000,
+    media_timeout_rate: Annotated[float, typer.Option(help="v2 422 media timeouts.")] = 0.0,
 ) -> None:
-    """Run the local emulator of both APIs until interrupted."""
+    """Run the local emulator of both APIs until interrupted (faults off unless asked)."""
     from destinations.sandbox import SandboxConfig, serve_forever
 
+    config = SandboxConfig(
+        token=token,
+        store_path=store,
+        v1_requests_per_10s=v1_requests_per_10s,
+        v2_requests_per_second=v2_requests_per_second,
+        seed=seed,
+        latency_ms=latency_ms,
+        error_rate=error_rate,
+        lost_response_rate=lost_response_rate,
+        read_timeout_rate=read_timeout_rate,
+        storm_every=storm_every,
+        storm_length=storm_length,
+        v1_daily_limit=v1_daily_limit,
+        media_timeout_rate=media_timeout_rate,
+    )
     report.console.print(
         f"sandbox: v1 base_url http://127.0.0.1:{port}, v2 base_url "
-        f"http://127.0.0.1:{port}/api (Ctrl-C to stop)"
+        f"http://127.0.0.1:{port}/api, token {token!r} (Ctrl-C to stop)"
     )
-    serve_forever(SandboxConfig(token=token, store_path=store), port)
+    serve_forever(config, port)
 
 
 @app.command("demo")

@@ -15,6 +15,8 @@ from destinations.engagements.errors import ConfigError
 from destinations.engagements.sink import DEFAULT_BASE_URLS
 
 DEFAULT_RATES = {"v1": 100 / 10, "v2": 10.0}  # requests per second
+# v2 creates are slow (the server fetches the media during the request): more in flight.
+DEFAULT_CONCURRENCY = {"v1": 4, "v2": 8}
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,9 @@ class DestinationSettings:
     api_token: str
     destination_id: str  # ledger rows carry it: deliveries belong to one destination
     rate_per_second: float
+    max_concurrency: int = 8  # requests in flight at once
+    timeout: float = 60.0  # seconds; v2 creates fetch media while the client waits
+    ca_bundle: str | None = None  # for TLS-inspecting corporate proxies
 
     def __repr__(self) -> str:  # never print the token
         return (
@@ -47,7 +52,19 @@ def resolve(target: str, require_token: bool = True) -> DestinationSettings:
     else:
         rate = _positive(section, "requests_per_second", DEFAULT_RATES["v2"])
     destination_id = str(dlt.config.get(f"{section}.destination_id") or identity(base_url))
-    return DestinationSettings(target, base_url, token, destination_id, rate)
+    concurrency = int(_positive(section, "max_concurrency", DEFAULT_CONCURRENCY[target]))
+    timeout = _positive(section, "timeout", 60.0)
+    ca_bundle: object = dlt.config.get(f"{section}.ca_bundle")
+    return DestinationSettings(
+        target,
+        base_url,
+        token,
+        destination_id,
+        rate,
+        concurrency,
+        timeout,
+        str(ca_bundle) if ca_bundle else None,
+    )
 
 
 def _positive(section: str, key: str, default: float) -> float:

@@ -23,19 +23,28 @@ from destinations.engagements.client import EngagementsClient
 from destinations.engagements.errors import StopRunError, TransientError
 from destinations.engagements.ledger import ensure_ledger
 from destinations.engagements.outcomes import classify
-from destinations.engagements.sink import engagements_v1, engagements_v2, finish_run
+from destinations.engagements.sink import (
+    RunSpec,
+    engagements_v1,
+    engagements_v2,
+    finish_run,
+    start_run,
+)
 from destinations.engagements.staging_db import opened, table_exists
 from pipelines import workspace
 from pipelines.destinations_config import DestinationSettings
 
 SINKS = {"v1": engagements_v1, "v2": engagements_v2}
 
+# What to send: never sent, pending or unknown; and on v1 what drifted after delivery (PATCH).
 PENDING_SQL = """
 SELECT r.external_id, r.body, r.content_hash
 FROM engagements.{target}_requests r
 LEFT JOIN engagements.delivery_states s
        ON s.destination = ? AND s.target = ? AND s.external_id = r.external_id
 WHERE s.state IS NULL OR s.state IN ('pending', 'unknown')
+   OR (s.target = 'v1' AND s.state IN ('created', 'existing', 'updated')
+       AND s.delivered_hash <> r.content_hash)
 ORDER BY r.started_at, r.external_id
 """
 
@@ -47,6 +56,7 @@ class PushReport:
     pending: int
     created: int = 0
     existing: int = 0
+    updated: int = 0
     api_rejected: int = 0
     reconciled: int = 0
     unknown: int = 0
@@ -105,7 +115,11 @@ def check_access(settings: DestinationSettings) -> None:
 
 
 def push(
-    staging: Path, settings: DestinationSettings, run_workflows: bool = True, dry_run: bool = False
+    staging: Path,
+    settings: DestinationSettings,
+    run_workflows: bool = True,
+    dry_run: bool = False,
+    show_progress: bool = True,
 ) -> PushReport:
     """Deliver every pending request of one target; StopRunError for run-level problems."""
     target = settings.target
@@ -117,16 +131,23 @@ def push(
     pipeline = dlt.pipeline(
         pipeline_name=f"engagements_push_{target}", pipelines_dir=workspace.pipelines_dir(staging)
     ).drop()
-    run_id = uuid.uuid4().hex
-    destination = SINKS[target](
-        base_url=settings.base_url,
-        api_token=settings.api_token,
-        staging=str(staging.resolve()),
-        destination_id=settings.destination_id,
-        run_id=run_id,
-        run_workflows=run_workflows,
-        rate_per_second=settings.rate_per_second,
+    spec = RunSpec(
+        target,
+        settings.base_url,
+        settings.api_token,
+        str(staging.resolve()),
+        settings.destination_id,
+        uuid.uuid4().hex,
+        run_workflows,
+        settings.rate_per_second,
+        settings.max_concurrency,
+        settings.timeout,
+        settings.ca_bundle or True,
+        total=pending if show_progress else 0,
     )
+    run_id = spec.run_id
+    start_run(spec)  # the sink finds this Pusher by run_id: the token never passes through dlt
+    destination = SINKS[target](staging=spec.staging, run_id=run_id, api_token="registered")
     failure: Exception | None = None
     try:
         pipeline.run(
@@ -143,6 +164,7 @@ def push(
         for name in (
             "created",
             "existing",
+            "updated",
             "api_rejected",
             "reconciled",
             "unknown",

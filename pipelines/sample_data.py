@@ -102,7 +102,9 @@ def twilio_calls(n_calls: int, seed: int = 7, rfc2822: bool = True) -> list[dict
     return rows
 
 
-def write_twilio_sample(folder: Path, n_calls: int = 240, seed: int = 7) -> SampleCounts:
+def write_twilio_sample(
+    folder: Path, n_calls: int = 240, seed: int = 7, complete: bool = False
+) -> SampleCounts:
     """Exports in `folder/exports/` (calls split between a JSON page and a CSV; recordings for
     ~3 in 4 calls) and a contact map `folder/contacts.csv`."""
     exports = folder / "exports"
@@ -116,21 +118,23 @@ def write_twilio_sample(folder: Path, n_calls: int = 240, seed: int = 7) -> Samp
         writer = csv.DictWriter(fh, CSV_COLUMNS, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(iso_rows)
-    recordings = _recordings(rows, seed)
+    recordings = _recordings(rows, seed, 0.0 if complete else 0.25)
     (exports / "recordings_page_0.json").write_text(
         json.dumps({"recordings": recordings}, indent=1)
     )
-    _write_contacts(folder / "contacts.csv", rows)
+    _write_contacts(folder / "contacts.csv", rows, every_party=complete)
     children = sum(1 for r in rows if r["parent_call_sid"])
     bad = sum(1 for r in rows if not r["sid"] or r["start_time"] == "yesterday-ish")
     return SampleCounts(len(rows), children, bad, len(recordings))
 
 
-def _recordings(rows: list[dict[str, str | None]], seed: int) -> list[dict[str, str | None]]:
+def _recordings(
+    rows: list[dict[str, str | None]], seed: int, missing_share: float
+) -> list[dict[str, str | None]]:
     rng = random.Random(seed + 1)
     out = []
     for i, row in enumerate(r for r in rows if r["sid"] and not r["parent_call_sid"]):
-        if rng.random() < 0.25:
+        if rng.random() < missing_share:
             continue
         re_sid = sid("RE", i + 1)
         out.append(
@@ -149,7 +153,7 @@ def _recordings(rows: list[dict[str, str | None]], seed: int) -> list[dict[str, 
     return out
 
 
-def _write_contacts(path: Path, rows: list[dict[str, str | None]]) -> None:
+def _write_contacts(path: Path, rows: list[dict[str, str | None]], every_party: bool) -> None:
     """A contact map covering most of the outside parties (v1 needs a contact)."""
     others = sorted(
         {
@@ -163,5 +167,5 @@ def _write_contacts(path: Path, rows: list[dict[str, str | None]]) -> None:
         writer = csv.writer(fh)
         writer.writerow(["contact_id", "email", "phone"])
         for i, phone in enumerate(others):
-            if i % 9 != 4:  # a few parties are not in the CRM
+            if every_party or i % 9 != 4:  # a few parties are not in the CRM
                 writer.writerow([5000 + i, f"contact{i}@example.com", phone])

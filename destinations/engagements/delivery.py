@@ -1,25 +1,40 @@
-"""Delivering staged requests one record at a time, exactly once per destination and target.
+"""Delivering staged requests, exactly once per destination and target.
 
 For each record: skip what the ledger says is delivered or rejected; for a v1 record whose last
-send has an unknown outcome, look it up on the server first (reconcile.py); then write the intent,
-send, and write the outcome. A resend of the same request repeats the recorded bytes.
+send has an unknown outcome, look it up on the server first (reconcile.py); then write the
+intent, send, and write the outcome. A resend of the same request repeats the recorded bytes.
+A v1 record restaged with new content after delivery is PATCHed (drift); v2 cannot be updated.
+Records are sent by a pool of threads; pacing and 429 pauses are shared (ratelimit.py).
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import stamina
-from pyrate_limiter import Limiter
 
 from destinations.engagements.client import EngagementsClient
 from destinations.engagements.errors import StopRunError, TransientError
 from destinations.engagements.ledger import Ledger, LedgerState
 from destinations.engagements.outcomes import classify
-from destinations.engagements.reconcile import find_engagement
+from destinations.engagements.progress import Progress
+from destinations.engagements.ratelimit import SendGate
+from destinations.engagements.reconcile import find_engagement, patch_body
 from sources.engagements.wire import decode, encode, with_send_options
+
+MEDIA_TIMEOUT_RUNS = 3  # a v2 media download timeout is retried in up to 3 later runs
+
+_STATES = {
+    "created": "created",
+    "existing": "existing",
+    "rejected": "api_rejected",
+    "unknown": "unknown",
+    "retry": "pending",
+    "later": "pending",
+}
 
 
 @dataclass(frozen=True)
@@ -37,17 +52,19 @@ class PushOptions:
     wait_initial: float = 0.5
     wait_max: float = 30.0
     max_retry_after: float = 120.0
+    max_concurrency: int = 8
 
 
 @dataclass
 class PushCounts:
     created: int = 0
     existing: int = 0
+    updated: int = 0  # v1 PATCHed after drift
     api_rejected: int = 0
-    skipped: int = 0  # already delivered or rejected: never sent again
+    skipped: int = 0  # already delivered, rejected or drifted on v2: never sent again
     reconciled: int = 0  # v1 unknowns found on the server and adopted
     unknown: int = 0  # outcome unknown, to be reconciled by a later run
-    left_pending: int = 0  # retries ran out; a later run sends them
+    left_pending: int = 0  # retries ran out, or retry in a later run
     requests: int = 0
     throttled: int = 0  # 429 answers
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -61,28 +78,67 @@ class Pusher:
     """Sends the requests of one run to one destination; shared by dlt's load threads."""
 
     def __init__(
-        self, client: EngagementsClient, ledger: Ledger, limiter: Limiter, options: PushOptions
+        self,
+        client: EngagementsClient,
+        ledger: Ledger,
+        gate: SendGate,
+        options: PushOptions,
+        progress: Progress | None = None,
     ) -> None:
-        self.client, self.ledger, self.limiter, self.options = client, ledger, limiter, options
+        self.client, self.ledger, self.gate, self.options = client, ledger, gate, options
+        self.progress = progress
         self.counts = PushCounts()
         self.stopped: StopRunError | None = None
-        self._gate_until = 0.0  # after a 429 every sender waits until then
+        self._pool = ThreadPoolExecutor(options.max_concurrency, thread_name_prefix="send")
 
     def push(self, rows: list[PendingRequest]) -> None:
         """Deliver `rows`; raises StopRunError (latched: later calls send nothing)."""
         if self.stopped:
             raise self.stopped
         states = self.ledger.states([r.external_id for r in rows])
-        for row in rows:
-            self._deliver(row, states.get(row.external_id, LedgerState("pending")))
+        futures = [
+            self._pool.submit(
+                self._deliver, row, states.get(row.external_id, LedgerState("pending"))
+            )
+            for row in rows
+        ]
+        errors = [f.exception() for f in futures]
+        for error in errors:
+            if error is not None and not isinstance(error, StopRunError):
+                raise error
+        if self.stopped:
+            raise self.stopped
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        if self.progress:
+            self.progress.close()
 
     def _deliver(self, row: PendingRequest, state: LedgerState) -> None:
-        if state.delivered or state.state == "api_rejected":
+        try:
+            self._decide(row, state)
+        finally:
+            if self.progress:
+                self.progress.advance()
+
+    def _decide(self, row: PendingRequest, state: LedgerState) -> None:
+        if self.stopped:
+            raise self.stopped
+        drifted = state.delivered and state.delivered_hash not in (None, row.content_hash)
+        last = state.last_intent
+        if drifted and self.options.target == "v1":
+            self._retrying(lambda: self._patch(row, state))
+        elif state.delivered or state.state == "api_rejected":
             self.counts.add("skipped")
+        elif last and last.operation == "update":  # an unknown PATCH: safe to send again
+            self._retrying(lambda: self._patch(row, state))
+        elif state.state == "unknown" and self.options.target == "v1" and self._adopt(row, state):
             return
-        if state.state == "unknown" and self.options.target == "v1" and self._adopt(row, state):
-            return
-        body, run_workflows = self._bytes_for(row, state)
+        else:
+            body, run_workflows = self._bytes_for(row, state)
+            self._retrying(lambda: self._create(row, body, run_workflows, state))
+
+    def _retrying(self, send: object) -> None:
         try:
             for attempt in stamina.retry_context(
                 on=self._retry_on,
@@ -92,14 +148,18 @@ class Pusher:
                 wait_max=self.options.wait_max,
             ):
                 with attempt:
-                    self._send_once(row, body, run_workflows)
+                    send()  # type: ignore[operator]
         except TransientError:
             self.counts.add("left_pending")
 
     def _bytes_for(self, row: PendingRequest, state: LedgerState) -> tuple[str, bool | None]:
         """The recorded bytes when resending the same request, else this run's bytes."""
         last = state.last_intent
-        if last is not None and last.content_hash == row.content_hash:
+        if (
+            last is not None
+            and last.operation == "create"
+            and last.content_hash == row.content_hash
+        ):
             return last.request_body, last.run_workflows
         body = decode(row.body)
         if self.options.target == "v2":
@@ -107,14 +167,12 @@ class Pusher:
             return with_send_options(body, run_workflows=rw).decode(), rw
         return encode(body).decode(), None
 
-    def _send_once(self, row: PendingRequest, body: str, run_workflows: bool | None) -> None:
-        if self.stopped:
-            raise self.stopped
-        self._wait_for_gate()
-        self.limiter.try_acquire(self.options.target)
+    def _create(
+        self, row: PendingRequest, body: str, run_workflows: bool | None, state: LedgerState
+    ) -> None:
         ext = row.external_id
+        self._before_send()
         self.ledger.intent(ext, row.content_hash, body, run_workflows)
-        self.counts.add("requests")
         try:
             response = self.client.create(body.encode())
         except TransientError as exc:
@@ -124,36 +182,61 @@ class Pusher:
                 return
             self.ledger.outcome(ext, "pending", error=str(exc))
             raise
+        self._record(row, response, state)
+
+    def _patch(self, row: PendingRequest, state: LedgerState) -> None:
+        """v1 drift: PATCH metadata, timestamp and owner (v1 cannot change associations)."""
+        body, note = patch_body(decode(row.body), state)
+        ext, path = row.external_id, f"/engagements/v1/engagements/{state.engagement_id}"
+        self._before_send()
+        self.ledger.intent(ext, row.content_hash, body, None, operation="update")
         try:
-            outcome = classify(
-                self.options.target, response.status, response.headers, response.content
-            )
+            response = self.client.patch(path, body.encode())
+        except TransientError as exc:
+            self.ledger.outcome(ext, "unknown", error=str(exc), engagement_id=state.engagement_id)
+            raise
+        self._record(row, response, state, update_note=note)
+
+    def _record(
+        self,
+        row: PendingRequest,
+        response: object,
+        state: LedgerState,
+        update_note: str | None = None,
+    ) -> None:
+        ext = row.external_id
+        status, headers, content = response.status, response.headers, response.content  # type: ignore[attr-defined]
+        self.gate.observe(headers)
+        try:
+            outcome = classify(self.options.target, status, headers, content)
         except StopRunError as exc:
-            self.ledger.outcome(ext, "pending", http_status=response.status, error=str(exc))
+            self.ledger.outcome(ext, "pending", http_status=status, error=str(exc))
             self.stopped = exc
             raise
-        state = {
-            "created": "created",
-            "existing": "existing",
-            "rejected": "api_rejected",
-            "unknown": "unknown",
-            "retry": "pending",
-        }[outcome.kind]
+        kind = outcome.kind
+        if kind == "later" and state.media_timeouts + 1 >= MEDIA_TIMEOUT_RUNS:
+            kind = "rejected"  # timed out in MEDIA_TIMEOUT_RUNS runs: give up, say why
+        ledger_state = _STATES[kind]
+        if update_note is not None and kind == "created":
+            ledger_state = "updated"
         self.ledger.outcome(
             ext,
-            state,
+            ledger_state,
             http_status=outcome.http_status,
-            engagement_id=outcome.engagement_id,
+            engagement_id=outcome.engagement_id or state.engagement_id,
             error_code=outcome.error_code,
-            error=outcome.message if state != "created" else None,
             request_id=outcome.request_id,
+            error=None if ledger_state in ("created", "existing", "updated") else outcome.message,
+            note=update_note,
+            content_hash=row.content_hash,
         )
-        if outcome.kind == "retry":
+        if kind == "retry":
             if outcome.http_status == 429:
                 self.counts.add("throttled")
-                self._close_gate(outcome.retry_after)
+                self.gate.pause(outcome.retry_after)
             raise TransientError(outcome.message or "retry", outcome.retry_after)
-        self.counts.add({"rejected": "api_rejected"}.get(outcome.kind, outcome.kind))
+        counter = {"rejected": "api_rejected", "later": "left_pending"}.get(kind, kind)
+        self.counts.add("updated" if ledger_state == "updated" else counter)
 
     def _adopt(self, row: PendingRequest, state: LedgerState) -> bool:
         """v1 unknown: adopt the engagement if the server has it; False when confirmed absent."""
@@ -177,11 +260,18 @@ class Pusher:
             row.external_id,
             "created",
             engagement_id=found,
+            content_hash=last.content_hash if last else row.content_hash,
             note="reconciled: found on the server after an unknown outcome",
         )
         self.counts.add("reconciled")
         self.counts.add("created")
         return True
+
+    def _before_send(self) -> None:
+        if self.stopped:
+            raise self.stopped
+        self.gate.wait()
+        self.counts.add("requests")
 
     def _retry_on(self, exc: Exception) -> bool | float:
         if not isinstance(exc, TransientError):
@@ -189,12 +279,3 @@ class Pusher:
         if exc.retry_after is not None:
             return min(exc.retry_after, self.options.max_retry_after)
         return True
-
-    def _close_gate(self, retry_after: float | None) -> None:
-        wait = min(retry_after if retry_after is not None else 1.0, self.options.max_retry_after)
-        self._gate_until = max(self._gate_until, time.monotonic() + wait)
-
-    def _wait_for_gate(self) -> None:
-        delay = self._gate_until - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)

@@ -26,16 +26,30 @@ CREATE TABLE IF NOT EXISTS engagements.deliveries (
     run_id VARCHAR, pid INTEGER, destination VARCHAR, target VARCHAR, external_id VARCHAR,
     phase VARCHAR, state VARCHAR, content_hash VARCHAR, request_body VARCHAR,
     run_workflows BOOLEAN, http_status INTEGER, engagement_id VARCHAR, error_code VARCHAR,
-    error VARCHAR, request_id VARCHAR, note VARCHAR
+    error VARCHAR, request_id VARCHAR, note VARCHAR, operation VARCHAR
 );
+ALTER TABLE engagements.deliveries ADD COLUMN IF NOT EXISTS operation VARCHAR;
+-- The latest row per destination, target and record; `content_hash` is what that row is about
+-- (an outcome carries its intent's hash) and `delivered_hash` what the server last accepted.
 CREATE OR REPLACE VIEW engagements.delivery_states AS
-SELECT destination, target, external_id, seq, recorded_at, run_id, phase,
-       CASE WHEN phase = 'intent' THEN 'unknown' ELSE state END AS state,
-       content_hash, http_status, engagement_id, error_code, error, request_id, note
-FROM (SELECT *, row_number() OVER (PARTITION BY destination, target, external_id
-                                   ORDER BY seq DESC) AS rn
-      FROM engagements.deliveries)
-WHERE rn = 1;
+WITH hashed AS (
+    SELECT *,
+           coalesce(content_hash, lag(content_hash) OVER (
+               PARTITION BY destination, target, external_id ORDER BY seq)) AS sent_hash,
+           row_number() OVER (
+               PARTITION BY destination, target, external_id ORDER BY seq DESC) AS rn
+    FROM engagements.deliveries
+), delivered AS (
+    SELECT destination, target, external_id, max_by(sent_hash, seq) AS delivered_hash
+    FROM hashed WHERE phase = 'outcome' AND state IN ('created', 'existing', 'updated')
+    GROUP BY ALL
+)
+SELECT h.destination, h.target, h.external_id, h.seq, h.recorded_at, h.run_id, h.pid, h.phase,
+       CASE WHEN h.phase = 'intent' THEN 'unknown' ELSE h.state END AS state,
+       h.sent_hash AS content_hash, d.delivered_hash, h.http_status, h.engagement_id,
+       h.error_code, h.error, h.request_id, h.note
+FROM hashed h LEFT JOIN delivered d USING (destination, target, external_id)
+WHERE h.rn = 1;
 """
 
 
@@ -49,6 +63,7 @@ class LastIntent:
     request_body: str
     run_workflows: bool | None
     at: datetime
+    operation: str  # create or update (a v1 PATCH after drift)
 
 
 @dataclass(frozen=True)
@@ -56,6 +71,8 @@ class LedgerState:
     state: str  # pending when the ledger has nothing yet
     engagement_id: str | None = None
     last_intent: LastIntent | None = None
+    delivered_hash: str | None = None  # content hash of the last delivered request
+    media_timeouts: int = 0
 
     @property
     def delivered(self) -> bool:
@@ -74,19 +91,24 @@ class Ledger:
         ensure_ledger(con)
 
     def states(self, external_ids: list[str]) -> dict[str, LedgerState]:
-        """Current state and last intent of each id (ids with no rows are absent)."""
+        """Current state, last intent and history of each id (ids with no rows are absent)."""
         with self._lock:
             rows = self._con.execute(
                 _STATE_SQL, [self.destination, self.target, external_ids]
             ).fetchall()
         out = {}
-        for ext, state, engagement_id, c_hash, body, rw, at in rows:
-            intent = LastIntent(c_hash, body, rw, at) if body is not None else None
-            out[ext] = LedgerState(state, engagement_id, intent)
+        for ext, state, eng_id, c_hash, body, rw, at, op, delivered_hash, timeouts in rows:
+            intent = LastIntent(c_hash, body, rw, at, op or "create") if body is not None else None
+            out[ext] = LedgerState(state, eng_id, intent, delivered_hash, int(timeouts or 0))
         return out
 
     def intent(
-        self, external_id: str, content_hash: str, body: str, run_workflows: bool | None
+        self,
+        external_id: str,
+        content_hash: str,
+        body: str,
+        run_workflows: bool | None,
+        operation: str = "create",
     ) -> None:
         self._insert(
             external_id,
@@ -95,6 +117,7 @@ class Ledger:
             content_hash=content_hash,
             request_body=body,
             run_workflows=run_workflows,
+            operation=operation,
         )
 
     def outcome(
@@ -108,6 +131,7 @@ class Ledger:
         error: str | None = None,
         request_id: str | None = None,
         note: str | None = None,
+        content_hash: str | None = None,
     ) -> None:
         self._insert(
             external_id,
@@ -119,6 +143,7 @@ class Ledger:
             error=error,
             request_id=request_id,
             note=note,
+            content_hash=content_hash,
         )
 
     def adopted_ids(self) -> set[str]:
@@ -133,6 +158,7 @@ class Ledger:
 
     def close(self) -> None:
         with self._lock:
+            self._con.execute("CHECKPOINT")
             self._con.close()
 
     def _insert(self, external_id: str, phase: str, state: str | None, **values: object) -> None:
@@ -164,26 +190,35 @@ class Ledger:
             self._con.execute(sql, params)
 
 
+# The content hash an outcome row carries is that of its intent: set on outcomes from the
+# intent before it, so "delivered_hash" is the hash of what the server last accepted.
 _STATE_SQL = """
 WITH mine AS (
-    SELECT * FROM engagements.deliveries
+    SELECT *, coalesce(content_hash, lag(content_hash) OVER w) AS sent_hash
+    FROM engagements.deliveries
     WHERE destination = ? AND target = ? AND list_contains(?, external_id)
+    WINDOW w AS (PARTITION BY external_id ORDER BY seq)
 ), last_row AS (
     SELECT external_id, CASE WHEN phase = 'intent' THEN 'unknown' ELSE state END AS state,
            row_number() OVER (PARTITION BY external_id ORDER BY seq DESC) AS rn
     FROM mine
 ), last_intent AS (
-    SELECT external_id, content_hash, request_body, run_workflows, recorded_at,
+    SELECT external_id, content_hash, request_body, run_workflows, recorded_at, operation,
            row_number() OVER (PARTITION BY external_id ORDER BY seq DESC) AS rn
     FROM mine WHERE phase = 'intent'
-), adopted AS (
-    SELECT external_id, max_by(engagement_id, seq) AS engagement_id
-    FROM mine WHERE engagement_id IS NOT NULL GROUP BY external_id
+), history AS (
+    SELECT external_id,
+           max_by(engagement_id, seq) FILTER (WHERE engagement_id IS NOT NULL) AS engagement_id,
+           max_by(sent_hash, seq) FILTER (WHERE phase = 'outcome'
+                                          AND state IN ('created', 'existing', 'updated'))
+               AS delivered_hash,
+           count(*) FILTER (WHERE error_code = 'media_download_timeout') AS media_timeouts
+    FROM mine GROUP BY external_id
 )
-SELECT l.external_id, l.state, a.engagement_id, i.content_hash, i.request_body,
-       i.run_workflows, i.recorded_at
+SELECT l.external_id, l.state, h.engagement_id, i.content_hash, i.request_body,
+       i.run_workflows, i.recorded_at, i.operation, h.delivered_hash, h.media_timeouts
 FROM last_row l
 LEFT JOIN last_intent i ON i.external_id = l.external_id AND i.rn = 1
-LEFT JOIN adopted a ON a.external_id = l.external_id
+LEFT JOIN history h ON h.external_id = l.external_id
 WHERE l.rn = 1
 """

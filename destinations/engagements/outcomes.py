@@ -1,8 +1,9 @@
 """The one place that maps an API response to an outcome (STYLE: one function per mapping).
 
 Outcomes: created, existing (v2 200), rejected (the API refused the record: recorded, never
-resent), retry (nothing was created: send again), unknown (something may have been created:
-v1 must reconcile before any resend) and stop (run-level: AuthError, DailyQuotaError).
+resent), retry (nothing was created: send again), later (v2 422 "media download timed out":
+nothing created, try again in a later run), unknown (something may have been created: v1 must
+reconcile before any resend) and stop (run-level: AuthError, DailyQuotaError).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import orjson
 
 from destinations.engagements.errors import AuthError, DailyQuotaError
 
-Kind = Literal["created", "existing", "rejected", "retry", "unknown"]
+Kind = Literal["created", "existing", "rejected", "retry", "later", "unknown"]
+MEDIA_TIMEOUT = "media_download_timeout"
 
 V2_MEANINGS = {
     404: "the external_id belongs to an engagement you cannot access (e.g. private): use another "
@@ -47,8 +49,10 @@ def classify(target: str, status: int, headers: dict[str, str], content: bytes) 
         )
     if status == 429:
         if body.get("policyName") == "DAILY":
+            wait = _retry_after(headers)
+            when = f" (resets in {int(wait)} s)" if wait else ""
             raise DailyQuotaError(
-                f"{target}: the daily API quota is spent; pending records stay "
+                f"{target}: the daily API quota is spent{when}; pending records stay "
                 "pending, run again after the daily reset"
             )
         return Outcome(
@@ -68,9 +72,18 @@ def classify(target: str, status: int, headers: dict[str, str], content: bytes) 
             "retry" if target == "v2" else "unknown", status, message=message, request_id=request_id
         )
     code = _error_code(body) or str(status)
+    if target == "v2" and status == 422 and _media_timed_out(code, message):
+        return Outcome(
+            "later", status, error_code=MEDIA_TIMEOUT, message=message, request_id=request_id
+        )
     if target == "v2" and status in V2_MEANINGS:
         message = f"{message} ({V2_MEANINGS[status]})"
     return Outcome("rejected", status, error_code=code, message=message, request_id=request_id)
+
+
+def _media_timed_out(code: str, message: str) -> bool:
+    text = f"{code} {message}".lower()
+    return MEDIA_TIMEOUT in text or ("media" in text and "timed out" in text)
 
 
 def _json(content: bytes) -> dict[str, Any]:

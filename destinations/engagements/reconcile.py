@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import orjson
+
 from destinations.engagements.client import EngagementsClient
 from destinations.engagements.errors import TransientError
 
@@ -66,3 +68,24 @@ def _pages(
             return
         offset = page.get("offset")
     raise TransientError(f"v1 look-up {path}: more than {MAX_PAGES} pages, not confirmed absent")
+
+
+def patch_body(request: dict[str, Any], state: Any) -> tuple[str, str | None]:
+    """The v1 PATCH for a drifted record: engagement fields and metadata, never associations
+    (v1 cannot change them: the note says so when they differ from what was sent)."""
+    engagement = {
+        k: v
+        for k, v in request.get("engagement", {}).items()
+        if k in ("timestamp", "ownerId", "active")
+    }
+    body = {"engagement": engagement, "metadata": request.get("metadata", {})}
+    note = "updated after drift"
+    last = getattr(state, "last_intent", None)
+    if last is not None:
+        try:
+            before = orjson.loads(last.request_body).get("associations")
+        except orjson.JSONDecodeError:
+            before = None
+        if before is not None and before != request.get("associations"):
+            note += "; associations changed but v1 cannot update them (left as first sent)"
+    return orjson.dumps(body, option=orjson.OPT_SORT_KEYS).decode(), note

@@ -1,9 +1,13 @@
 """The dlt custom destination: one thin function, used as `engagements_v1` and `engagements_v2`.
 
-dlt calls it with batches of staged requests (Arrow record batches) from several load threads.
-It hands them to the run's Pusher, which holds the HTTP client, the ledger connection and the
-rate limiter. Record-level rejections are written to the ledger and the call returns normally;
-it raises only to stop the run (dlt_notes.md: a raising sink is retried and its package kept).
+dlt calls it with batches of staged requests (Arrow record batches) from its load threads. It
+hands them to the run's Pusher, which holds the HTTP client, the ledger connection, the pacing
+gate and a pool of senders. Record-level rejections are written to the ledger and the call
+returns normally; it raises only to stop the run (dlt_notes.md: a raising sink is retried).
+
+`push` (pipelines/push.py) registers the run's Pusher before loading, with everything resolved;
+used on its own, the destination builds one from its config keys (`[destination.engagements_v2]`
+base_url, api_token, staging, …).
 """
 
 from __future__ import annotations
@@ -20,10 +24,12 @@ from destinations.engagements.client import EngagementsClient
 from destinations.engagements.delivery import PendingRequest, Pusher, PushOptions
 from destinations.engagements.errors import StopRunError
 from destinations.engagements.ledger import Ledger
-from destinations.engagements.ratelimit import make_limiter
+from destinations.engagements.progress import Progress
+from destinations.engagements.ratelimit import SendGate
 from destinations.engagements.staging_db import connect
 
 DEFAULT_BASE_URLS = {"v1": "https://api.hubapi.com", "v2": "https://app.askelephant.ai/api"}
+BATCH_SIZE = 200
 
 _registry: dict[tuple[str, str], Pusher] = {}
 _registry_lock = threading.Lock()
@@ -31,7 +37,7 @@ _registry_lock = threading.Lock()
 
 @dataclass(frozen=True)
 class RunSpec:
-    """Everything a run's Pusher is built from (also the sink's config keys)."""
+    """Everything a run's Pusher is built from."""
 
     target: str
     base_url: str
@@ -41,9 +47,15 @@ class RunSpec:
     run_id: str
     run_workflows: bool = True
     rate_per_second: float = 10.0
+    max_concurrency: int = 8
     timeout: float = 60.0
+    verify: str | bool = True  # a CA bundle path, for corporate proxies
     max_attempts: int = 5
     wait_initial: float = 0.5
+    total: int = 0  # records to send, for progress; 0 = no progress output
+
+    def __repr__(self) -> str:  # never print the token
+        return f"RunSpec(target={self.target!r}, destination_id={self.destination_id!r})"
 
 
 def start_run(spec: RunSpec) -> Pusher:
@@ -52,49 +64,37 @@ def start_run(spec: RunSpec) -> Pusher:
     with _registry_lock:
         if key not in _registry:
             client = EngagementsClient(
-                spec.target, spec.base_url, spec.api_token, timeout=spec.timeout
+                spec.target, spec.base_url, spec.api_token, timeout=spec.timeout, verify=spec.verify
             )
             ledger = Ledger(connect(spec.staging), spec.destination_id, spec.target, spec.run_id)
-            limiter = make_limiter(spec.rate_per_second)
-            options = PushOptions(
-                spec.target, spec.run_workflows, spec.max_attempts, spec.wait_initial
+            # v1: pause before HubSpot's window runs out; the senders in flight still need room.
+            gate = SendGate(
+                spec.rate_per_second, low_water=spec.max_concurrency if spec.target == "v1" else -1
             )
-            _registry[key] = Pusher(client, ledger, limiter, options)
+            options = PushOptions(
+                spec.target,
+                spec.run_workflows,
+                spec.max_attempts,
+                spec.wait_initial,
+                max_concurrency=spec.max_concurrency,
+            )
+            progress = Progress(spec.target, spec.total) if spec.total else None
+            _registry[key] = Pusher(client, ledger, gate, options, progress)
         return _registry[key]
 
 
 def finish_run(run_id: str, target: str) -> Pusher | None:
-    """Close the run's client and ledger connection; returns the Pusher (counts, stop reason)."""
+    """Close the run's senders, client and ledger; returns the Pusher (counts, stop reason)."""
     with _registry_lock:
         pusher = _registry.pop((run_id, target), None)
     if pusher is not None:
+        pusher.close()
         pusher.client.close()
         pusher.ledger.close()
     return pusher
 
 
-def push_requests(
-    items: TDataItems,
-    table: dict[str, Any],
-    target: str,
-    base_url: str,
-    api_token: str,
-    staging: str,
-    destination_id: str,
-    run_id: str,
-    run_workflows: bool,
-    rate_per_second: float,
-) -> None:
-    spec = RunSpec(
-        target,
-        base_url,
-        api_token,
-        staging,
-        destination_id or base_url,
-        run_id,
-        run_workflows,
-        rate_per_second,
-    )
+def push_batch(items: TDataItems, spec: RunSpec) -> None:
     rows = items.to_pylist() if hasattr(items, "to_pylist") else list(items)
     pending = [PendingRequest(r["external_id"], r["body"], r["content_hash"]) for r in rows]
     try:
@@ -115,25 +115,28 @@ def _sink(target: str) -> Any:
         run_id: str = "default",
         run_workflows: bool = True,
         rate_per_second: float = 10.0,
+        max_concurrency: int = 8,
     ) -> None:
-        push_requests(
+        push_batch(
             items,
-            table,
-            target,
-            base_url,
-            api_token,
-            staging,
-            destination_id,
-            run_id,
-            run_workflows,
-            rate_per_second,
+            RunSpec(
+                target,
+                base_url,
+                api_token,
+                staging,
+                destination_id or base_url,
+                run_id,
+                run_workflows,
+                rate_per_second,
+                max_concurrency,
+            ),
         )
 
     sink.__name__ = f"engagements_{target}"
     return dlt.destination(
         sink,
         name=f"engagements_{target}",
-        batch_size=50,
+        batch_size=BATCH_SIZE,
         loader_file_format="parquet",
         naming_convention="direct",
         max_table_nesting=0,

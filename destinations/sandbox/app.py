@@ -6,9 +6,11 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from .admin import admin_routes
 from .config import SandboxConfig
+from .faults import DROP_CONNECTION, FaultInjector, connection_dropper
 from .ratelimit import HubSpotLimiter, TokenBucket
 from .responses import hubspot_error, new_request_id, problem
 from .store import Store
@@ -18,22 +20,34 @@ from .v2 import V2Api
 _HUBSPOT_CATEGORIES = {404: "OBJECT_NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
 
 
+class SandboxApp(Starlette):
+    """Starlette plus one hook: each HTTP request may drop its connection (lost responses)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Here send is still the server's own; Starlette's middleware wraps it further in.
+        if scope["type"] == "http":
+            scope[DROP_CONNECTION] = connection_dropper(send)
+        await super().__call__(scope, receive, send)
+
+
 def create_app(config: SandboxConfig) -> Starlette:
-    """Build a sandbox app with its own store and rate limiters (see app.state.store)."""
+    """Build a sandbox app with its own store, rate limiters and faults (app.state.store/faults)."""
     store = Store(config.store_path)
+    faults = FaultInjector(config)
     v1_limiter = HubSpotLimiter(config.v1_requests_per_10s, config.v1_daily_limit)
     v2_limiter = TokenBucket(config.v2_requests_per_second)
     routes = [
-        *V1Api(config, store, v1_limiter).routes(),
-        *V2Api(config, store, v2_limiter).routes(),
-        *admin_routes(config, store, [v1_limiter, v2_limiter]),
+        *V1Api(config, store, v1_limiter, faults).routes(),
+        *V2Api(config, store, v2_limiter, faults).routes(),
+        *admin_routes(config, store, [v1_limiter, v2_limiter], faults),
     ]
-    app = Starlette(
+    app = SandboxApp(
         routes=routes,
         exception_handlers={HTTPException: _http_error, Exception: _server_error},
     )
     app.state.config = config
     app.state.store = store
+    app.state.faults = faults
     return app
 
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+_RATES = ("error_rate", "lost_response_rate", "read_timeout_rate", "media_timeout_rate")
+
 
 @dataclass(frozen=True)
 class SandboxConfig:
     """What the sandbox accepts and how hard it pushes back.
 
     The defaults mirror the real services (HubSpot Free/Starter limits, AskElephant's per-second
-    limit) so that a connector tuned against the sandbox behaves the same in production.
+    limit) so that a connector tuned against the sandbox behaves the same in production. Every
+    fault switch is off by default; faults only ever touch create requests (see faults.py).
     """
 
     token: str = "sandbox-token"
@@ -27,3 +30,37 @@ class SandboxConfig:
     """HubSpot portal (Hub) id reported on every v1 engagement."""
     allow_loopback_media: bool = False
     """Testing switch: accept media_url hosts on 127.0.0.0/8, ::1 and localhost."""
+
+    # ---- fault injection (create requests only) ------------------------------------------------
+    seed: int = 0
+    """Seed of the one random.Random that decides every probabilistic fault (replayable runs)."""
+    latency_ms: float = 0.0
+    """Delay added to every create request before it is answered (the server stays concurrent)."""
+    error_rate: float = 0.0
+    """Fraction of creates answered 500 in the API's dialect; nothing is stored."""
+    lost_response_rate: float = 0.0
+    """Fraction of creates that are stored, then answered by closing the connection."""
+    read_timeout_rate: float = 0.0
+    """Fraction of creates that are stored, then answered only after read_timeout_s."""
+    read_timeout_s: float = 5.0
+    """How long a read-timeout fault holds the answer back (or until the client hangs up)."""
+    storm_every: int = 0
+    """429 storm period in create requests per API; 0 switches storms off."""
+    storm_length: int = 0
+    """How many consecutive creates at the end of each storm_every get 429; nothing stored."""
+    media_timeout_rate: float = 0.0
+    """v2 only: fraction of valid creates answered 422 media_download_timeout; nothing stored."""
+
+    def __post_init__(self) -> None:
+        for name in _RATES:
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be a fraction from 0 to 1 (e.g. 0.1), got {value}")
+        for name in ("latency_ms", "read_timeout_s"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be 0 or more, got {getattr(self, name)}")
+        if self.storm_every < 0 or not 0 <= self.storm_length <= self.storm_every:
+            raise ValueError(
+                f"storm_length ({self.storm_length}) must be from 0 to storm_every "
+                f"({self.storm_every}); set storm_every to the period, e.g. 10 and 3"
+            )

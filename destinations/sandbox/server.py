@@ -16,6 +16,7 @@ from starlette.applications import Starlette
 
 from .app import create_app
 from .config import SandboxConfig
+from .faults import FaultInjector
 from .store import Store
 
 HOST = "127.0.0.1"
@@ -67,6 +68,7 @@ class SandboxServer:
         self.config = config
         self.app = create_app(config)
         self.store: Store = self.app.state.store
+        self.faults: FaultInjector = self.app.state.faults
         self._requested_port = port
         self._port: int | None = None
         self._server: uvicorn.Server | None = None
@@ -88,6 +90,10 @@ class SandboxServer:
     def v2_base_url(self) -> str:
         """AskElephant v2 base URL, e.g. http://127.0.0.1:PORT/api."""
         return f"{self.base_url}/api"
+
+    def fault_counts(self) -> dict[str, int]:
+        """Create requests seen, engagements created/existing and each fault applied so far."""
+        return self.faults.fault_counts()
 
     def start(self) -> SandboxServer:
         """Serve in a background thread; returns once the server accepts connections."""

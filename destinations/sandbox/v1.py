@@ -1,7 +1,8 @@
 """HubSpot Engagements v1 emulation: create, read, page and patch engagements.
 
 Every route checks the bearer token first (a 401 consumes no quota), then the rolling 10-second
-and daily limits, and answers with the X-HubSpot-RateLimit-* headers.
+and daily limits, and answers with the X-HubSpot-RateLimit-* headers. Creates also meet the
+configured faults (faults.py): latency first, then storm 429s, 500s, lost and late answers.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .config import SandboxConfig
-from .ratelimit import HubSpotLimiter
+from .faults import Fault, FaultInjector
+from .ratelimit import POLICY_TEN_SECONDLY, HubSpotLimiter, V1Decision
 from .responses import bearer_token, hubspot_error, hubspot_rate_limited
 from .store import Store
 from .v1_schema import (
@@ -99,18 +101,20 @@ class V1Api:
         config: SandboxConfig,
         store: Store,
         limiter: HubSpotLimiter,
+        faults: FaultInjector,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
         self.store = store
         self.limiter = limiter
+        self.faults = faults
         self._clock = clock
 
     def routes(self) -> list[Route]:
         """Starlette routes at the server root, like api.hubapi.com."""
         g = self._guarded
         return [
-            Route(PREFIX, g(self.create), methods=["POST"]),
+            Route(PREFIX, g(self.create, create=True), methods=["POST"]),
             Route(f"{PREFIX}/paged", g(self.paged), methods=["GET"]),
             Route(f"{PREFIX}/recent/modified", g(self.recent), methods=["GET"]),
             Route(
@@ -125,10 +129,12 @@ class V1Api:
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
 
-    def _guarded(self, handler: Handler) -> Handler:
-        """Wrap a handler with auth, the rate limits and the rate-limit headers."""
+    def _guarded(self, handler: Handler, create: bool = False) -> Handler:
+        """Wrap a handler with auth, the rate limits and their headers, and (creates) faults."""
 
         async def endpoint(request: Request) -> Response:
+            if create:
+                await self.faults.delay()
             token = bearer_token(request.headers.get("authorization"))
             if token is None or not secrets.compare_digest(token, self.config.token):
                 return hubspot_error(
@@ -140,13 +146,19 @@ class V1Api:
             decision = self.limiter.acquire(token)
             if decision.policy is not None:
                 return hubspot_rate_limited(decision.policy, decision.headers())
+            fault = self.faults.decide("v1") if create else Fault.NONE
+            early = _fault_response(fault, decision)
             try:
-                response = await handler(request)
+                response = early if early is not None else await handler(request)
             except _BadRequest as exc:
                 response = hubspot_error(
                     400, exc.messages[0], "VALIDATION_ERROR", errors=exc.messages
                 )
-            response.headers.update(decision.headers())
+            if create and response.status_code == 200:
+                self.faults.count("created")
+                response = await self.faults.deliver(request, fault, response)
+            for name, value in decision.headers().items():
+                response.headers.setdefault(name, value)
             return response
 
         return endpoint
@@ -247,6 +259,20 @@ class V1Api:
         if updated is None:
             return _not_found(engagement_id)
         return JSONResponse(engagement_json(updated))
+
+
+def _fault_response(fault: Fault, decision: V1Decision) -> Response | None:
+    """The answer of a fault that strikes before anything is stored, else None."""
+    if fault is Fault.THROTTLED:
+        headers = {**decision.headers(), "X-HubSpot-RateLimit-Remaining": "0"}
+        return hubspot_rate_limited(POLICY_TEN_SECONDLY, headers)
+    if fault is Fault.ERROR:
+        return hubspot_error(
+            500,
+            "Internal error (sandbox fault: error_rate); nothing was stored, retry the request",
+            "INTERNAL_ERROR",
+        )
+    return None
 
 
 def _page(rows: list[dict[str, Any]], limit: int, offset: int) -> Response:

@@ -1,7 +1,8 @@
 """AskElephant v2 emulation: idempotent engagement create, read by id, cursor-paged list.
 
 Routes live under /api so that the sandbox's v2 base URL looks like https://app.askelephant.ai/api.
-Every response carries X-Request-Id; errors are RFC 9457 problem+json.
+Every response carries X-Request-Id; errors are RFC 9457 problem+json. Creates also meet the
+configured faults (faults.py): latency, storm 429s, 500s, media timeouts, lost and late answers.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .config import SandboxConfig
+from .faults import Fault, FaultInjector
 from .ratelimit import TokenBucket
 from .responses import FieldError, bearer_token, new_request_id, problem, v2_json
 from .store import Store
@@ -33,11 +35,41 @@ Clock = Callable[[], datetime]
 class _Problem(Exception):
     """A request the sandbox answers with a problem+json response."""
 
-    def __init__(self, status: int, detail: str, errors: list[FieldError] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        errors: list[FieldError] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
         self.errors = errors or []
+        self.headers = headers
+
+
+def _media_timeout() -> _Problem:
+    return _Problem(
+        422,
+        "Media download timed out (sandbox fault: media_timeout_rate); the engagement was not "
+        "created. Keep media_url downloadable (a presigned URL must not expire yet) and retry",
+        [FieldError("media_url", "media_download_timeout", "Media download timed out")],
+    )
+
+
+def _raise_early_fault(fault: Fault) -> None:
+    """Answer a storm 429 or a 500 before the body is even read; nothing is stored."""
+    if fault is Fault.THROTTLED:
+        raise _Problem(
+            429,
+            "Rate limit exceeded (sandbox fault: 429 storm); retry after 1 s",
+            headers={"Retry-After": "1"},
+        )
+    if fault is Fault.ERROR:
+        raise _Problem(
+            500, "Internal server error (sandbox fault: error_rate); nothing was stored, retry"
+        )
 
 
 def engagement_json(row: dict[str, Any]) -> dict[str, Any]:
@@ -87,25 +119,29 @@ class V2Api:
         config: SandboxConfig,
         store: Store,
         limiter: TokenBucket,
+        faults: FaultInjector,
         clock: Clock = lambda: datetime.now(UTC),
     ) -> None:
         self.config = config
         self.store = store
         self.limiter = limiter
+        self.faults = faults
         self._clock = clock
 
     def routes(self) -> list[Route]:
         """Starlette routes under /api."""
         return [
-            Route(PREFIX, self._guarded(self.create), methods=["POST"]),
+            Route(PREFIX, self._guarded(self.create, create=True), methods=["POST"]),
             Route(PREFIX, self._guarded(self.list_engagements), methods=["GET"]),
             Route(PREFIX + "/{engagement_id}", self._guarded(self.get_one), methods=["GET"]),
         ]
 
-    def _guarded(self, handler: Handler) -> Handler:
-        """Wrap a handler with auth, the per-second limit, problem mapping and X-Request-Id."""
+    def _guarded(self, handler: Handler, create: bool = False) -> Handler:
+        """Wrap a handler with auth, the rate limit, problems, X-Request-Id and (creates) faults."""
 
         async def endpoint(request: Request) -> Response:
+            if create:
+                await self.faults.delay()
             request_id = new_request_id()
             request.state.request_id = request_id
             token = bearer_token(request.headers.get("authorization"))
@@ -125,10 +161,15 @@ class V2Api:
                     request_id,
                     headers={"Retry-After": str(retry_after)},
                 )
+            fault = request.state.fault = self.faults.decide("v2") if create else Fault.NONE
             try:
+                _raise_early_fault(fault)
                 response = await handler(request)
             except _Problem as exc:
-                return problem(exc.status, exc.detail, request_id, exc.errors)
+                return problem(exc.status, exc.detail, request_id, exc.errors, exc.headers)
+            if create and response.status_code in (200, 201):
+                self.faults.count("created" if response.status_code == 201 else "existing")
+                response = await self.faults.deliver(request, fault, response)
             response.headers["X-Request-Id"] = request_id
             return response
 
@@ -141,6 +182,9 @@ class V2Api:
         if status:
             kind = "is not valid" if status == 400 else "cannot be processed"
             raise _Problem(status, f"The request body {kind}: {errors[0].message}", errors)
+        if request.state.fault is Fault.MEDIA_TIMEOUT:
+            self.faults.count(Fault.MEDIA_TIMEOUT.value)
+            raise _media_timeout()
         now = self._clock()
         start_at = parse_datetime(body["start_at"]) if "start_at" in body else now
         row = {

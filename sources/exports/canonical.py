@@ -9,7 +9,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sources.engagements.model import CANONICAL_SCHEMA
+from sources.engagements.model import CANONICAL_SCHEMA, PARTICIPANT_TYPE
+from sources.exports import common
 from sources.exports.readers import Collection
 
 FILE_COL = "_source_file"
@@ -30,6 +31,9 @@ class MapContext:
     # Side tables staged by earlier runs of this job (e.g. "recordings"), for joins with rows
     # from files that are new to this run.
     known: Mapping[str, pa.Table] = field(default_factory=dict)
+    # Preset-specific settings. The generic preset reads options["mapping"]: the mapping file's
+    # TOML parsed to a dict (sources/exports/mapping.py documents its format).
+    options: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -141,3 +145,134 @@ def phone_participants(
     values = pc.take(pa.concat_arrays([first, second]), interleave)
     offsets = pa.array(range(0, 2 * n + 1, 2), pa.int32())
     return pa.ListArray.from_arrays(offsets, values)
+
+
+# --- the steps every preset takes (reading, checking, folding, identifying) --------------------
+
+
+def count_rows(files: list[SourceFile]) -> int:
+    """Input rows of every collection: what `read` counts."""
+    return sum(c.rows.num_rows for f in files for c in f.collections)
+
+
+def reject_other_collections(
+    files: list[SourceFile], known: tuple[str, ...], message: str
+) -> list[RowRejection]:
+    """Rows of collections the preset does not read: rejected (unreadable_row), never dropped."""
+    others = tuple({c.name for f in files for c in f.collections} - set(known))
+    table = with_provenance(files, others) if others else None
+    if table is None:
+        return []
+    return reject(table, pa.array([True] * table.num_rows), "unreadable_row", "*", message)[1]
+
+
+def require_id_and_start(
+    table: pa.Table,
+    ids: pa.ChunkedArray,
+    start: pa.ChunkedArray,
+    fields: tuple[str, str],
+    start_hint: str,
+) -> tuple[pa.Table, list[RowRejection]]:
+    """Append `_id` and `_start`; reject rows without a usable id (missing_id) or start time
+    (bad_timestamp). `fields` names the id and time fields for messages; `start_hint` says
+    which formats were tried."""
+    exact, lossy = common.source_ids(ids)
+    table = table.append_column("_id", exact).append_column("_start", start)
+    table, floats = reject(
+        table,
+        lossy,
+        "missing_id",
+        fields[0],
+        f"{fields[0]} was exported as a floating-point number and may have lost digits; "
+        "export ids as strings or integers",
+    )
+    table, missing = reject(
+        table, pc.is_null(table["_id"]), "missing_id", fields[0], f"the row has no {fields[0]}"
+    )
+    table, bad = reject(
+        table,
+        pc.is_null(table["_start"]),
+        "bad_timestamp",
+        fields[1],
+        f"{fields[1]} is missing or not {start_hint}",
+    )
+    return table, floats + missing + bad
+
+
+Order = tuple[tuple[str, str], ...]
+
+
+def fold(
+    table: pa.Table, key: str, prefer: Order = (), fill: tuple[str, ...] = ()
+) -> tuple[pa.Table, int]:
+    """One row per `key`: the first by `prefer`, then by file and row. Columns in `fill` that
+    are null on the kept row take a value (the least) from the rows folded into it (a recording
+    found on another leg). Returns the kept rows in file/row order and how many were folded."""
+    rows = (FILE_COL, "ascending"), (ROW_COL, "ascending")
+    ordered = table.sort_by([(key, "ascending"), *prefer, *rows])
+    kept = ordered.filter(first_per_key(ordered, key))
+    if fill and kept.num_rows < table.num_rows:
+        least = table.group_by(key).aggregate([(c, "min") for c in fill])
+        at = pc.index_in(kept[key], value_set=least[key])  # no join: it refuses list columns
+        for name in fill:
+            value = pc.coalesce(kept[name], pc.take(least[f"{name}_min"], at))
+            kept = kept.set_column(kept.schema.get_field_index(name), name, value)
+    return kept.sort_by(list(rows)), table.num_rows - kept.num_rows
+
+
+def finish(
+    parts: list[pa.Table], context: MapContext, prefer: Order = (), fill: tuple[str, ...] = ()
+) -> tuple[pa.Table, int]:
+    """Prepared parts (canonical columns, `_id`, provenance, any `prefer` keys) -> one canonical
+    table with duplicates of a source id folded (see `fold`), and the number folded."""
+    if not parts:
+        return assemble({}, 0), 0
+    table = pa.concat_tables(parts, promote_options="permissive")
+    table, folded = fold(table, "_id", prefer, fill)
+    columns = {c: table[c] for c in table.column_names if c in CANONICAL_SCHEMA.names}
+    # A call always has a direction, if only "unknown".
+    direction = columns.get("direction", pa.nulls(table.num_rows, pa.string()))
+    unknown = pc.and_(pc.equal(table["kind"], "call"), pc.is_null(direction))
+    columns["direction"] = pc.if_else(unknown, "unknown", direction)
+    ids = table["_id"]
+    columns.update(
+        external_id=pc.binary_join_element_wise(context.prefix, ids, ":"),
+        source_system=common.constant(context.source_system, table.num_rows),
+        source_id=ids,
+        source_file=table[FILE_COL],
+        source_row=table[ROW_COL],
+    )
+    return assemble(columns, table.num_rows), folded
+
+
+def prepared(table: pa.Table, columns: Mapping[str, Any], extra: tuple[str, ...] = ()) -> pa.Table:
+    """A part for `finish`: canonical `columns` plus `_id`, provenance and `extra` of `table`."""
+    keep = ("_id", FILE_COL, ROW_COL, *extra)
+    data = {k: _whole(v) for k, v in columns.items() if v is not None}
+    data.update({k: _whole(table[k]) for k in keep})
+    return pa.table(data)
+
+
+def participant_lists(parties: list[Mapping[str, Any]], num_rows: int) -> pa.Array:
+    """Per row, one participant per party given as columns (name, email, phone, is_owner);
+    parties with no name, email or phone on a row are left out. Column-wise, no per-row Python."""
+    structs, keeps = [], []
+    for party in parties:
+        values = [
+            _whole(party.get(f.name, pa.nulls(num_rows, f.type))).cast(f.type)
+            for f in PARTICIPANT_TYPE
+        ]
+        structs.append(pa.StructArray.from_arrays(values, fields=list(PARTICIPANT_TYPE)))
+        keeps.append(
+            pc.or_(pc.or_(pc.is_valid(values[0]), pc.is_valid(values[1])), pc.is_valid(values[2]))
+        )
+    k = len(parties)
+    order = pa.array([(i % k) * num_rows + i // k for i in range(k * num_rows)], pa.int64())
+    values = pc.take(pa.concat_arrays(structs), order).filter(
+        pc.take(pa.concat_arrays(keeps), order)
+    )
+    counts = pa.array([0] * num_rows, pa.int64())
+    for keep in keeps:
+        counts = pc.add(counts, pc.cast(keep, pa.int64()))
+    offsets = pa.concat_arrays([pa.array([0], pa.int64()), pc.cumulative_sum(counts)])
+    return pa.ListArray.from_arrays(pc.cast(offsets, pa.int32()), values)

@@ -53,7 +53,7 @@ def test_exception_inside_the_sink_then_rerun_holds_each_record_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     stage(staging, [sample_job])
-    real_create = EngagementsClient.create
+    real_create, real_get = EngagementsClient.create, EngagementsClient.get
     sent = {"n": 0}
 
     def crash_after_send(self: EngagementsClient, body: bytes):  # type: ignore[no-untyped-def]
@@ -63,10 +63,17 @@ def test_exception_inside_the_sink_then_rerun_holds_each_record_once(
             raise RuntimeError("injected: the process broke before the outcome was written")
         return response
 
+    def broken_after_crash(self: EngagementsClient, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if sent["n"] > 12:
+            raise RuntimeError("injected: still broken")
+        return real_get(self, *args, **kwargs)
+
     monkeypatch.setattr(EngagementsClient, "create", crash_after_send)
+    monkeypatch.setattr(EngagementsClient, "get", broken_after_crash)
     with pytest.raises(Exception, match="injected"):
         push(staging, destination(sandbox, target))
     monkeypatch.setattr(EngagementsClient, "create", real_create)
+    monkeypatch.setattr(EngagementsClient, "get", real_get)
     report = push(staging, destination(sandbox, target))
 
     ids = staged_ids(staging, target)
@@ -108,5 +115,8 @@ def test_auth_failure_inside_the_sink_latches_and_marks_nothing(
     pending_before = count_pending(staging, "v1", settings.destination_id)
     with pytest.raises(AuthError):
         push(staging, settings)
-    assert ledger_rows(staging) == [("intent", None), ("outcome", "pending")]
+    rows = ledger_rows(staging)
+    intents = [r for r in rows if r[0] == "intent"]
+    assert 1 <= len(intents) <= settings.max_concurrency  # only the requests already in flight
+    assert sorted(r for r in rows if r[0] == "outcome") == [("outcome", "pending")] * len(intents)
     assert count_pending(staging, "v1", settings.destination_id) == pending_before

@@ -3,19 +3,33 @@
 A preset module provides `map_files(files, context) -> MappedRows`, and may provide
 `name_collections(files)` (name CSV/JSONL collections by their columns) and `REREAD_ALL_ON`
 (collection names whose arrival changes records in other files, e.g. Twilio recordings: then the
-job's files are all read again). What presets share (time parsing, phones, durations) lives in
-sources/exports/common.py; assembling canonical tables and rejections in canonical.py.
+job's files are all read again). What presets share (time parsing, phones, durations, ids,
+nested JSON paths) lives in sources/exports/common.py; the steps every preset takes (stacking
+collections with provenance, `require_id_and_start`, folding duplicates of a source id,
+`finish` into canonical tables, rejections) in canonical.py. A preset is then a table of field
+names plus the few rules its format needs. `generic` maps any export through a TOML mapping file
+(sources/exports/mapping.py) passed as `MapContext.options["mapping"]`.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
 
 from sources.exports.canonical import MapContext, MappedRows, SourceFile
 
-PRESET_NAMES = ("twilio",)
+PRESET_NAMES = (
+    "twilio",
+    "aircall",
+    "zoom",
+    "salesforce",
+    "ringcentral",
+    "dialpad",
+    "gong",
+    "generic",  # needs MapContext.options["mapping"] (sources/exports/mapping.py)
+)
 
 
 def _no_naming(files: list[SourceFile]) -> None:
@@ -41,9 +55,6 @@ def _from_module(name: str, module: ModuleType) -> Preset:
 
 def get_preset(name: str) -> Preset:
     """The preset called `name`; ValueError listing the known ones otherwise."""
-    from sources.exports.presets import twilio
-
-    modules = {"twilio": twilio}
-    if name not in modules:
+    if name not in PRESET_NAMES:
         raise ValueError(f"unknown preset {name!r}; known presets: {', '.join(PRESET_NAMES)}")
-    return _from_module(name, modules[name])
+    return _from_module(name, importlib.import_module(f"sources.exports.presets.{name}"))

@@ -1,0 +1,165 @@
+"""Dialpad calls: call objects (`GET /call/{id}`), lists of them (`{"items": [...]}` pages, JSON
+arrays, JSONL) and call-event webhook payloads (one per state change).
+
+Facts (export_formats.md §6): int64 values (ids, times) are JSON strings; `date_*` are ms since
+the epoch; `duration` is in ms (a double; `total_duration` includes ringing); legs of one call
+share `master_call_id`, so the source id is `master_call_id`, else `call_id`: legs and repeated
+events fold into the master's row (else the latest event), the recording taken from any of them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from sources.exports import common
+from sources.exports.canonical import (
+    FILE_COL,
+    ROW_COL,
+    MapContext,
+    MappedRows,
+    RowRejection,
+    SourceFile,
+    count_rows,
+    finish,
+    participant_lists,
+    prepared,
+    reject_other_collections,
+    require_id_and_start,
+    with_provenance,
+)
+from sources.exports.readers import Collection, records_to_table
+
+KNOWN = ("calls",)
+DIRECTION = {"inbound": "inbound", "outbound": "outbound", "internal": "internal"}
+STATE = {"voicemail": "voicemail", "missed": "missed", "rejected": "canceled"}
+RECORDING_TYPES = ("callrecording", "admincallrecording", "voicemail")  # in order of preference
+PATHS = [f"{who}.{f}" for who in ("target", "contact") for f in ("name", "email", "phone", "type")]
+PREFER = (
+    ("_is_master", "descending"),
+    ("_event_ts", "descending"),
+    (FILE_COL, "descending"),
+    (ROW_COL, "descending"),
+)
+
+
+def name_collections(files: list[SourceFile]) -> None:
+    """Rows with call_id are calls; an `{"items": [...]}` page is split into its calls."""
+    for source in files:
+        for i, coll in enumerate(source.collections):
+            cols = coll.rows.column_names
+            if coll.name == "rows" and "call_id" in cols:
+                source.collections[i] = Collection("calls", coll.rows)
+            elif coll.name == "rows" and "items" in cols and coll.rows.num_rows == 1:
+                (items,) = common.json_docs(coll.rows.column("items"))
+                if isinstance(items, list):
+                    source.collections[i] = Collection("calls", records_to_table(items))
+
+
+def map_files(files: list[SourceFile], context: MapContext) -> MappedRows:
+    """One call record per master call id, from every leg and event."""
+    name_collections(files)
+    rejections = reject_other_collections(files, KNOWN, "not a Dialpad call (no call_id)")
+    parts = []
+    rows = with_provenance(files, KNOWN)
+    if rows is not None:
+        part, bad = _prepare(rows, context)
+        parts.append(part)
+        rejections += bad
+    records, folded = finish(parts, context, PREFER, fill=("recording_url",))
+    return MappedRows(records, rejections, read=count_rows(files), folded=folded)
+
+
+def _prepare(rows: pa.Table, context: MapContext) -> tuple[pa.Table, list[RowRejection]]:
+    def epoch(name: str) -> pa.ChunkedArray:
+        return common.parse_epoch(common.column(rows, name), "ms")
+
+    ids = pc.coalesce(common.column(rows, "master_call_id"), common.column(rows, "call_id"))
+    start = pc.coalesce(epoch("date_started"), epoch("date_connected"), epoch("date_rang"))
+    rows, rejections = require_id_and_start(
+        rows, ids, start, ("call_id", "date_started"), "a time in ms since the epoch"
+    )
+    start, end, duration = common.derive_span(
+        rows["_start"], epoch("date_ended"), common.to_ms(common.column(rows, "duration"), "ms")
+    )
+    direction = common.map_values(common.column(rows, "direction"), DIRECTION, "unknown")
+    from_raw, to_raw = common.by_direction(
+        direction, common.column(rows, "internal_number"), common.column(rows, "external_number")
+    )
+    columns: dict[str, Any] = {
+        "kind": common.constant("call", rows.num_rows),
+        "started_at": start,
+        "ended_at": end,
+        "duration_ms": duration,
+        "direction": direction,
+        "status": _status(rows, direction, epoch("date_connected"), epoch("date_ended")),
+        "status_raw": common.column(rows, "state"),
+        "from_phone": common.normalise_phones(from_raw, context.default_region),
+        "to_phone": common.normalise_phones(to_raw, context.default_region),
+        "from_phone_raw": from_raw,
+        "to_phone_raw": to_raw,
+        "recording_url": _recording(rows),
+        "transcript_text": common.column(rows, "transcription_text"),
+        **_people(rows),
+    }
+    rows = rows.append_column(
+        "_is_master", pc.fill_null(pc.equal(common.column(rows, "call_id"), rows["_id"]), False)
+    ).append_column("_event_ts", epoch("event_timestamp"))
+    return prepared(rows, columns, ("_is_master", "_event_ts")), rejections
+
+
+def _people(rows: pa.Table) -> dict[str, Any]:
+    """The target (the owner when it is a user, not an office or department) and the contact."""
+    got = common.extract_paths(rows, PATHS)
+    is_user = pc.equal(got["target.type"], "user")
+    target = {f: got[f"target.{f}"] for f in ("name", "email", "phone")}
+    contact = {f: got[f"contact.{f}"] for f in ("name", "email", "phone")}
+    return {
+        "owner_email": pc.if_else(is_user, got["target.email"], None),
+        "participants": participant_lists(
+            [target | {"is_owner": pc.if_else(is_user, True, None)}, contact], rows.num_rows
+        ),
+    }
+
+
+def _status(
+    rows: pa.Table, direction: pa.ChunkedArray, connected: pa.ChunkedArray, ended: pa.ChunkedArray
+) -> pa.ChunkedArray:
+    """A final state word, else connected -> completed, else ended unanswered -> missed
+    (inbound) or no_answer (outbound)."""
+    by_state = common.map_values(common.column(rows, "state"), STATE, None)
+    unanswered = pc.and_(pc.is_valid(ended), pc.is_null(connected))
+    return common.first_match(
+        [
+            (pc.is_valid(by_state), by_state),
+            (pc.is_valid(connected), "completed"),
+            (pc.and_(unanswered, pc.equal(direction, "inbound")), "missed"),
+            (pc.and_(unanswered, pc.equal(direction, "outbound")), "no_answer"),
+        ],
+        "unknown",
+        rows.num_rows,
+    )
+
+
+def _recording(rows: pa.Table) -> pa.ChunkedArray:
+    """`recording_url` (a list or one URL), else the best `recording_details[].url`. Per-row
+    Python over each call's short lists."""
+    plain = common.column(rows, "recording_url")
+    listed = common.json_docs(plain)
+    details = common.json_docs(common.column(rows, "recording_details"))
+    urls: list[str | None] = []
+    for text, items, found in zip(plain.to_pylist(), listed, details, strict=True):
+        if isinstance(items, list):
+            text = next((str(u) for u in items if u), None)
+        by_type: dict[str, str] = {}
+        for d in found if isinstance(found, list) else []:
+            if isinstance(d, dict) and d.get("url"):
+                by_type.setdefault(str(d.get("recording_type")), str(d["url"]))
+        best = next((by_type[t] for t in RECORDING_TYPES if t in by_type), None)
+        urls.append(text or best)
+    return pa.chunked_array([pa.array(urls, pa.string())])
+
+
+__all__ = ["map_files", "name_collections"]

@@ -1,0 +1,167 @@
+"""RingCentral call log: `{"records": [...]}` pages (Simple or Detailed view), single records
+and JSONL of records.
+
+Facts (export_formats.md §5): `startTime` is ISO 8601 UTC with ms; `duration` is in seconds and
+`durationMs` in ms; `from`/`to` are `{phoneNumber, extensionNumber, name}` (no phoneNumber on
+extension calls); one call gives a record per extension/leg (company vs user log), so the source
+id is `telephonySessionId` (else `sessionId`, else `id`) and the legs fold, the recording taken
+from whichever leg has it. `recording.contentUri` needs a Bearer token to download.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from sources.exports import common
+from sources.exports.canonical import (
+    FILE_COL,
+    ROW_COL,
+    MapContext,
+    MappedRows,
+    RowRejection,
+    SourceFile,
+    count_rows,
+    finish,
+    participant_lists,
+    prepared,
+    reject,
+    reject_other_collections,
+    require_id_and_start,
+    with_provenance,
+)
+from sources.exports.readers import Collection
+
+KNOWN = ("records",)
+DIRECTION = {"inbound": "inbound", "outbound": "outbound"}
+_COMPLETED = ("accepted", "call connected", "received", "answered not accepted")
+_CANCELED = ("rejected", "declined", "hang up", "stopped", "abandoned")
+_FAILED = (
+    "call failed",
+    "call failure",
+    "internal error",
+    "ip phone offline",
+    "blocked",
+    "wrong number",
+    "restricted number",
+    "no calling credit",
+    "suspended account",
+)
+STATUS = {
+    **dict.fromkeys(_COMPLETED, "completed"),
+    **dict.fromkeys(_CANCELED, "canceled"),
+    **dict.fromkeys(_FAILED, "failed"),
+    "missed": "missed",
+    "voicemail": "voicemail",
+    "busy": "busy",
+    "no answer": "no_answer",
+}
+PATHS = (
+    "from.phoneNumber",
+    "from.extensionNumber",
+    "from.name",
+    "to.phoneNumber",
+    "to.extensionNumber",
+    "to.name",
+    "recording.contentUri",
+)
+# The leg that spans the whole call (longest, earliest), then the most recently modified; the
+# recording comes from whichever leg has it.
+PREFER = (
+    ("duration_ms", "descending"),
+    ("started_at", "ascending"),
+    ("_modified", "descending"),
+    (FILE_COL, "descending"),
+    (ROW_COL, "descending"),
+)
+
+
+def name_collections(files: list[SourceFile]) -> None:
+    """A single record or JSONL of records (rows with startTime) are call-log records."""
+    for source in files:
+        for i, coll in enumerate(source.collections):
+            if coll.name == "rows" and "startTime" in coll.rows.column_names:
+                source.collections[i] = Collection("records", coll.rows)
+
+
+def map_files(files: list[SourceFile], context: MapContext) -> MappedRows:
+    """One call record per telephony session, from every leg's record."""
+    name_collections(files)
+    rejections = reject_other_collections(files, KNOWN, "not a RingCentral call-log record")
+    parts = []
+    rows = with_provenance(files, KNOWN)
+    if rows is not None:
+        rows, faxes = reject(
+            rows,
+            pc.equal(pc.utf8_lower(common.column(rows, "type")), "fax"),
+            "unreadable_row",
+            "type",
+            "a fax, not a voice call",
+        )
+        part, bad = _prepare(rows, context)
+        parts.append(part)
+        rejections += faxes + bad
+    records, folded = finish(parts, context, PREFER, fill=("recording_url",))
+    return MappedRows(records, rejections, read=count_rows(files), folded=folded)
+
+
+def _prepare(rows: pa.Table, context: MapContext) -> tuple[pa.Table, list[RowRejection]]:
+    ids = pc.coalesce(*(common.column(rows, c) for c in ("telephonySessionId", "sessionId", "id")))
+    start = common.parse_iso_times(common.column(rows, "startTime"))
+    rows, rejections = require_id_and_start(
+        rows, ids, start, ("telephonySessionId", "startTime"), "an ISO 8601 time"
+    )
+    got = common.extract_paths(rows, PATHS)
+    duration = pc.coalesce(
+        common.to_ms(common.column(rows, "durationMs"), "ms"),
+        common.to_ms(common.column(rows, "duration"), "s"),
+    )
+    start, end, duration = common.derive_span(
+        rows["_start"], pa.nulls(rows.num_rows, common.TIMESTAMP), duration
+    )
+    status_raw = common.column(rows, "result")
+    columns: dict[str, Any] = {
+        "kind": common.constant("call", rows.num_rows),
+        "started_at": start,
+        "ended_at": end,
+        "duration_ms": duration,
+        "status": common.map_values(status_raw, STATUS, "unknown"),
+        "status_raw": status_raw,
+        "recording_url": got["recording.contentUri"],
+        **_numbers(rows, got, context.default_region),
+    }
+    columns["participants"] = participant_lists(
+        [
+            {"name": got["from.name"], "phone": columns["from_phone"]},
+            {"name": got["to.name"], "phone": columns["to_phone"]},
+        ],
+        rows.num_rows,
+    )
+    modified = common.parse_iso_times(common.column(rows, "lastModifiedTime"))
+    return prepared(rows.append_column("_modified", modified), columns, ("_modified",)), rejections
+
+
+def _numbers(
+    rows: pa.Table, got: dict[str, pa.ChunkedArray], region: str | None
+) -> dict[str, pa.ChunkedArray]:
+    """Phone number, else extension number, of each side; extension to extension is internal."""
+    from_raw = pc.coalesce(got["from.phoneNumber"], got["from.extensionNumber"])
+    to_raw = pc.coalesce(got["to.phoneNumber"], got["to.extensionNumber"])
+    no_numbers = pc.and_(pc.is_null(got["from.phoneNumber"]), pc.is_null(got["to.phoneNumber"]))
+    direction = common.first_match(
+        [(pc.and_(no_numbers, pc.is_valid(from_raw)), "internal")],
+        common.map_values(common.column(rows, "direction"), DIRECTION, "unknown"),
+        rows.num_rows,
+    )
+    return {
+        "direction": direction,
+        "from_phone": common.normalise_phones(from_raw, region),
+        "to_phone": common.normalise_phones(to_raw, region),
+        "from_phone_raw": from_raw,
+        "to_phone_raw": to_raw,
+    }
+
+
+__all__ = ["map_files", "name_collections"]
