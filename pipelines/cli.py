@@ -1,21 +1,47 @@
 """The `engagement-sync` command line: parse, call one function per command, render.
 
-Exit codes: 0 the run completed (rejections are reported, not failures); 1 the run failed
-(the one-line message says what to do); 2 usage or configuration error; 3 the staging is locked.
+Exit codes: 0 the run completed (rejections are reported, not failures; see --fail-on-rejects);
+1 the run failed (the one-line message says what to do); 2 usage or configuration error;
+3 the staging is in use by another run (the message names its PID).
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from destinations.engagements.errors import StopRunError
-from destinations.engagements.staging_db import DEFAULT_STAGING
 from pipelines import report
+from pipelines.options import (
+    DEFAULT,
+    AllowUnassociated,
+    ContactMap,
+    FailOnRejects,
+    FileGlob,
+    ForceNewPrefix,
+    IsPrivate,
+    JobName,
+    Json,
+    Mapping,
+    OwnerMap,
+    PathOpt,
+    Prefix,
+    Preset,
+    Region,
+    RunWorkflows,
+    SourceSystem,
+    Staging,
+    Target,
+    Truncate,
+    job_flags,
+    targets,
+    utc_date,
+)
 
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 
@@ -27,169 +53,317 @@ app = typer.Typer(
     help="Sync call and meeting exports into engagements APIs, exactly once.",
 )
 
-Staging = Annotated[Path, typer.Option("--staging", help="DuckDB staging file.")]
-Json = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
-JobName = Annotated[str | None, typer.Option("--job", help="Run one job from .dlt/config.toml.")]
-Preset = Annotated[str | None, typer.Option(help="One-off job: the export format (twilio).")]
-PathOpt = Annotated[
-    str | None,
-    typer.Option("--path", help="One-off job: folder, file, glob or bucket URL of the exports."),
-]
-Prefix = Annotated[str | None, typer.Option(help="external_id prefix (default: the preset).")]
-ContactMap = Annotated[str | None, typer.Option(help="CSV contact_id,email,phone.")]
-OwnerMap = Annotated[str | None, typer.Option(help="CSV owner_id,email.")]
-Region = Annotated[str | None, typer.Option(help="Default phone region, e.g. US.")]
-AllowUnassociated = Annotated[
-    bool | None,
-    typer.Option(
-        "--allow-unassociated/--require-contact", help="v1: send records without a contact."
-    ),
-]
-Target = Annotated[str, typer.Option(help="v1, v2 or all.")]
-RunWorkflows = Annotated[
-    bool,
-    typer.Option(
-        "--run-workflows/--no-run-workflows", help="v2: let workflows fire for new engagements."
-    ),
-]
-
 
 def _fail(exc: StopRunError) -> None:
     sys.stderr.write(f"error: {exc}\n")  # one line, never wrapped
     raise typer.Exit(exc.exit_code)
 
 
-def _flags(
-    preset: str | None,
-    path: str | None,
-    prefix: str | None,
-    contact_map: str | None,
-    owner_map: str | None,
-    default_region: str | None,
-    allow_unassociated: bool | None,
-) -> dict[str, Any]:
-    return {
-        "preset": preset,
-        "path": path,
-        "prefix": prefix,
-        "contact_map": contact_map,
-        "owner_map": owner_map,
-        "default_region": default_region,
-        "allow_unassociated": allow_unassociated,
-    }
+def _recorded(staging: Path, command: str, work: Callable[[Any], Any]) -> Any:
+    """Run `work(run)` under the staging's run lock, recorded in `runs`; StopRunError -> exit."""
+    from pipelines.runs import recorded_run
+
+    try:
+        with recorded_run(staging, command) as run:
+            return work(run)
+    except StopRunError as exc:
+        _fail(exc)
 
 
-def _targets(target: str) -> list[str]:
-    if target not in ("v1", "v2", "all"):
-        raise typer.BadParameter("--target must be v1, v2 or all")
-    return ["v1", "v2"] if target == "all" else [target]
+def _rejected_any(staged: list[dict[str, Any]]) -> bool:
+    return any(r["rejected"] or any(r["target_rejected"].values()) for r in staged)
 
 
 @app.command("stage")
 def stage_cmd(
-    staging: Staging = Path(DEFAULT_STAGING),
+    staging: Staging = DEFAULT,
     job: JobName = None,
     preset: Preset = None,
     path: PathOpt = None,
+    file_glob: FileGlob = None,
     prefix: Prefix = None,
+    source_system: SourceSystem = None,
     contact_map: ContactMap = None,
     owner_map: OwnerMap = None,
+    mapping: Mapping = None,
     default_region: Region = None,
     allow_unassociated: AllowUnassociated = None,
+    is_private: IsPrivate = None,
+    truncate_transcripts: Truncate = None,
+    force_new_prefix: ForceNewPrefix = False,
+    fail_on_rejects: FailOnRejects = False,
     json: Json = False,
 ) -> None:
     """Read new or changed export files into the staging."""
     from pipelines.jobs import select_jobs
     from pipelines.stage import stage
 
-    try:
-        jobs = select_jobs(
-            job,
-            _flags(
-                preset, path, prefix, contact_map, owner_map, default_region, allow_unassociated
-            ),
-        )
-        reports = [r.as_dict() for r in stage(staging, jobs)]
-    except StopRunError as exc:
-        _fail(exc)
+    flags = job_flags(
+        preset=preset,
+        path=path,
+        file_glob=file_glob,
+        prefix=prefix,
+        source_system=source_system,
+        contact_map=contact_map,
+        owner_map=owner_map,
+        mapping=mapping,
+        default_region=default_region,
+        allow_unassociated=allow_unassociated,
+        is_private=is_private,
+        truncate_transcripts=truncate_transcripts,
+    )
+
+    def work(run: Any) -> list[dict[str, Any]]:
+        reports = [
+            r.as_dict()
+            for r in stage(staging, select_jobs(job, flags), force_new_prefix=force_new_prefix)
+        ]
+        run.summary = {"stage": reports}
+        return reports
+
+    reports = _recorded(staging, "stage", work)
     report.emit_json({"stage": reports}) if json else report.stage_table(reports)
-
-
-def _push_all(
-    staging: Path, targets: list[str], run_workflows: bool, dry_run: bool
-) -> list[dict[str, Any]]:
-    from pipelines.destinations_config import resolve
-    from pipelines.push import push
-
-    return [
-        push(staging, resolve(t, require_token=not dry_run), run_workflows, dry_run).as_dict()
-        for t in targets
-    ]
+    if fail_on_rejects and _rejected_any(reports):
+        raise typer.Exit(1)
 
 
 @app.command("push")
 def push_cmd(
-    staging: Staging = Path(DEFAULT_STAGING),
+    staging: Staging = DEFAULT,
     target: Target = "all",
     run_workflows: RunWorkflows = True,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Send nothing.")] = False,
     json: Json = False,
 ) -> None:
     """Send every pending request to the API(s)."""
-    try:
-        reports = _push_all(staging, _targets(target), run_workflows, dry_run)
-    except StopRunError as exc:
-        _fail(exc)
+    from pipelines.destinations_config import resolve
+    from pipelines.push import push
+
+    def work(run: Any) -> list[dict[str, Any]]:
+        reports = [
+            push(
+                staging,
+                resolve(t, require_token=not dry_run),
+                run_workflows,
+                dry_run,
+                run_id=run.run_id,
+            ).as_dict()
+            for t in targets(target)
+        ]
+        run.summary = {"push": reports}
+        return reports
+
+    reports = _recorded(staging, "push", work)
     report.emit_json({"push": reports}) if json else report.push_table(reports)
+
+
+def _sync_like(
+    command: str,
+    staging: Path,
+    job: str | None,
+    flags: dict[str, Any],
+    options: Any,
+    fail_on_rejects: bool,
+    json: bool,
+) -> None:
+    from pipelines.jobs import select_jobs
+    from pipelines.sync import sync
+
+    summary = _recorded(
+        staging, command, lambda run: sync(staging, select_jobs(job, flags), options, run)
+    )
+    report.emit_json(summary) if json else report.sync_summary(summary)
+    if fail_on_rejects and any(
+        j["rejected"]
+        or any(t["api_rejected_by_code"] for t in j["targets"].values())
+        or any(k.split(":")[0] != "record" for k in j["rejected_by_reason"])
+        for j in summary["jobs"]
+    ):
+        raise typer.Exit(1)
 
 
 @app.command("sync")
 def sync_cmd(
-    staging: Staging = Path(DEFAULT_STAGING),
+    staging: Staging = DEFAULT,
     job: JobName = None,
     preset: Preset = None,
     path: PathOpt = None,
+    file_glob: FileGlob = None,
     prefix: Prefix = None,
+    source_system: SourceSystem = None,
     contact_map: ContactMap = None,
     owner_map: OwnerMap = None,
+    mapping: Mapping = None,
     default_region: Region = None,
     allow_unassociated: AllowUnassociated = None,
+    is_private: IsPrivate = None,
+    truncate_transcripts: Truncate = None,
     target: Target = "all",
     run_workflows: RunWorkflows = True,
+    force_new_prefix: ForceNewPrefix = False,
+    fail_on_rejects: FailOnRejects = False,
     json: Json = False,
 ) -> None:
     """Stage new or changed files, then push what is pending (for schedulers)."""
-    from pipelines.jobs import select_jobs
-    from pipelines.stage import stage
+    from pipelines.sync import SyncOptions
 
-    try:
-        jobs = select_jobs(
-            job,
-            _flags(
-                preset, path, prefix, contact_map, owner_map, default_region, allow_unassociated
-            ),
-        )
-        staged = [r.as_dict() for r in stage(staging, jobs)]
-        pushed = _push_all(staging, _targets(target), run_workflows, False)
-    except StopRunError as exc:
-        _fail(exc)
-    if json:
-        report.emit_json({"stage": staged, "push": pushed})
-    else:
-        report.stage_table(staged)
-        report.push_table(pushed)
+    flags = job_flags(
+        preset=preset,
+        path=path,
+        file_glob=file_glob,
+        prefix=prefix,
+        source_system=source_system,
+        contact_map=contact_map,
+        owner_map=owner_map,
+        mapping=mapping,
+        default_region=default_region,
+        allow_unassociated=allow_unassociated,
+        is_private=is_private,
+        truncate_transcripts=truncate_transcripts,
+    )
+    options = SyncOptions(targets(target), run_workflows, force_new_prefix)
+    _sync_like("sync", staging, job, flags, options, fail_on_rejects, json)
+
+
+@app.command("backfill")
+def backfill_cmd(
+    since: Annotated[str, typer.Option(help="Start of the window, inclusive (UTC date).")],
+    until: Annotated[str | None, typer.Option(help="End, exclusive (UTC date).")] = None,
+    staging: Staging = DEFAULT,
+    job: JobName = None,
+    preset: Preset = None,
+    path: PathOpt = None,
+    file_glob: FileGlob = None,
+    prefix: Prefix = None,
+    source_system: SourceSystem = None,
+    contact_map: ContactMap = None,
+    owner_map: OwnerMap = None,
+    mapping: Mapping = None,
+    default_region: Region = None,
+    allow_unassociated: AllowUnassociated = None,
+    is_private: IsPrivate = None,
+    truncate_transcripts: Truncate = None,
+    target: Target = "all",
+    run_workflows: Annotated[
+        bool,
+        typer.Option(
+            "--run-workflows/--no-run-workflows", help="v2 workflows (off for backfills)."
+        ),
+    ] = False,
+    fail_on_rejects: FailOnRejects = False,
+    json: Json = False,
+) -> None:
+    """Push a window of old records with workflows suppressed; reads every file and leaves the
+    scheduled runs' incremental state alone."""
+    from pipelines.sync import SyncOptions
+
+    flags = job_flags(
+        preset=preset,
+        path=path,
+        file_glob=file_glob,
+        prefix=prefix,
+        source_system=source_system,
+        contact_map=contact_map,
+        owner_map=owner_map,
+        mapping=mapping,
+        default_region=default_region,
+        allow_unassociated=allow_unassociated,
+        is_private=is_private,
+        truncate_transcripts=truncate_transcripts,
+    )
+    start, end = utc_date(since, "--since"), utc_date(until, "--until")
+    if start and end and end <= start:
+        raise typer.BadParameter("--until must be after --since")
+    options = SyncOptions(targets(target), run_workflows, False, start, end, backfill=True)
+    _sync_like("backfill", staging, job, flags, options, fail_on_rejects, json)
 
 
 @app.command("status")
-def status_cmd(staging: Staging = Path(DEFAULT_STAGING), json: Json = False) -> None:
-    """Counts per table and per delivery state."""
+def status_cmd(
+    staging: Staging = DEFAULT,
+    job: JobName = None,
+    target: Annotated[str | None, typer.Option(help="v1 or v2 only.")] = None,
+    json: Json = False,
+) -> None:
+    """Counts per table and per delivery state, and the most common rejection reasons."""
     from pipelines.status import status
 
     try:
-        data = status(staging)
+        data = status(staging, job=job, target=target)
     except StopRunError as exc:
         _fail(exc)
     report.emit_json(data) if json else report.status_tables(data)
+
+
+@app.command("explain")
+def explain_cmd(external_id: str, staging: Staging = DEFAULT, json: Json = False) -> None:
+    """A record's whole story: source row, canonical record, requests, every delivery attempt."""
+    from pipelines.inspect import explain
+
+    try:
+        data = explain(staging, external_id)
+    except StopRunError as exc:
+        _fail(exc)
+    report.emit_json(data) if json else report.explain(data)
+
+
+@app.command("retry")
+def retry_cmd(
+    staging: Staging = DEFAULT,
+    reason: Annotated[str | None, typer.Option(help="Only this error code or HTTP status.")] = None,
+    target: Target = "all",
+    json: Json = False,
+) -> None:
+    """Re-queue records the API rejected (e.g. after fixing a contact map); `push` sends them."""
+    from pipelines.maintenance import retry
+
+    def work(run: Any) -> dict[str, int]:
+        run.summary = {"requeued": retry(staging, list(targets(target)), reason, run.run_id)}
+        return run.summary
+
+    data = _recorded(staging, "retry", work)
+    if json:
+        report.emit_json(data)
+    else:
+        for t, n in data["requeued"].items():
+            report.console.print(f"{t}: {n} record(s) re-queued; `engagement-sync push` sends them")
+
+
+@app.command("sql")
+def sql_cmd(query: str, staging: Staging = DEFAULT, json: Json = False) -> None:
+    """Run a read-only SQL query on the staging (tables of schema engagements, unqualified)."""
+    from pipelines.inspect import sql
+
+    try:
+        data = sql(staging, query)
+    except StopRunError as exc:
+        _fail(exc)
+    if json:
+        report.emit_json([dict(zip(data["columns"], row, strict=True)) for row in data["rows"]])
+    else:
+        report.table("", data["columns"], data["rows"])
+
+
+@app.command("purge")
+def purge_cmd(
+    before: Annotated[str, typer.Option(help="Records that started before this date (UTC).")],
+    staging: Staging = DEFAULT,
+    json: Json = False,
+) -> None:
+    """Remove raw rows, transcripts and phone numbers of settled records older than a date;
+    ids, hashes and the ledger stay, so nothing is re-sent."""
+    from pipelines.maintenance import purge
+
+    cutoff = utc_date(before, "--before")
+
+    def work(run: Any) -> dict[str, int]:
+        run.summary = {"purged": purge(staging, cutoff)}  # type: ignore[arg-type]
+        return run.summary
+
+    data = _recorded(staging, "purge", work)
+    report.emit_json(data) if json else report.table(
+        f"Purged before {before}", ["table", "rows"], list(data["purged"].items())
+    )
 
 
 @app.command("sandbox")
@@ -235,14 +409,12 @@ def sandbox_cmd(
 
 
 @app.command("demo")
+@app.command("demo")
 def demo_cmd(staging: Staging = Path("engagement-sync-demo.duckdb"), json: Json = False) -> None:
     """Run the whole path on bundled samples against the local sandbox."""
     from pipelines.demo import run_demo
 
-    try:
-        data = run_demo(staging)
-    except StopRunError as exc:
-        _fail(exc)
+    data = _recorded(staging, "demo", lambda run: run_demo(staging))
     if json:
         report.emit_json(data)
         return

@@ -19,6 +19,7 @@ import dlt
 from destinations.engagements.errors import ConfigError
 from sources.engagements.maps import ContactIndex, OwnerIndex
 from sources.engagements.settings import BuildSettings
+from sources.exports.mapping import MappingError, parse_mapping
 from sources.exports.presets import PRESET_NAMES
 from sources.exports.source import ExportJob
 
@@ -43,6 +44,7 @@ class Job:
     default_region: str | None = None
     allow_unassociated: bool = False
     truncate_transcripts: bool = False
+    mapping: str | None = None  # generic preset: the TOML mapping file
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -77,7 +79,12 @@ def make_job(name: str, values: dict[str, Any], base_dir: Path | None = None) ->
         raise ConfigError(f"job {name}: targets must be a list of v1 and/or v2, not {targets!r}")
     clean = {k: v for k, v in values.items() if v is not None}
     clean["targets"] = targets
-    for key in ("path", "contact_map", "owner_map"):
+    if values["preset"] == "generic" and not values.get("mapping"):
+        raise ConfigError(
+            f"job {name}: the generic preset needs a mapping file; add "
+            f'mapping = "…toml" to [engagement_sync.jobs.{name}] or pass --mapping'
+        )
+    for key in ("path", "contact_map", "owner_map", "mapping"):
         if key in clean and base_dir is not None and not _URL.match(str(clean[key])):
             clean[key] = str((base_dir / os.path.expanduser(str(clean[key]))).resolve())
     return Job(name=name, **clean)
@@ -119,6 +126,7 @@ def select_jobs(job_name: str | None, flags: dict[str, Any]) -> list[Job]:
 
 def export_job(job: Job, incremental: bool = True) -> ExportJob:
     bucket_url, file_glob = split_path(job.path, job.file_glob)
+    options = {"mapping": _mapping(job)} if job.mapping else {}
     return ExportJob(
         job.name,
         job.preset,
@@ -128,7 +136,21 @@ def export_job(job: Job, incremental: bool = True) -> ExportJob:
         job.default_region,
         incremental,
         job.targets,
+        options,
     )
+
+
+def _mapping(job: Job) -> dict[str, Any]:
+    """The job's generic mapping file, parsed and checked (ConfigError naming every problem)."""
+    assert job.mapping is not None
+    try:
+        return parse_mapping(Path(job.mapping).read_bytes())
+    except OSError as exc:
+        raise ConfigError(
+            f"job {job.name}: mapping {job.mapping}: cannot read it ({exc.strerror}); fix the path"
+        ) from None
+    except MappingError as exc:
+        raise ConfigError(f"job {job.name}: mapping {job.mapping}: {exc}") from None
 
 
 def split_path(path: str, file_glob: str | None = None) -> tuple[str, str]:

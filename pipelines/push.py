@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,14 +39,14 @@ SINKS = {"v1": engagements_v1, "v2": engagements_v2}
 
 # What to send: never sent, pending or unknown; and on v1 what drifted after delivery (PATCH).
 PENDING_SQL = """
-SELECT r.external_id, r.body, r.content_hash
+SELECT r.external_id, r.body, r.content_hash, r.job, r.started_at
 FROM engagements.{target}_requests r
 LEFT JOIN engagements.delivery_states s
        ON s.destination = ? AND s.target = ? AND s.external_id = r.external_id
-WHERE s.state IS NULL OR s.state IN ('pending', 'unknown')
-   OR (s.target = 'v1' AND s.state IN ('created', 'existing', 'updated')
-       AND s.delivered_hash <> r.content_hash)
-ORDER BY r.started_at, r.external_id
+WHERE r.body IS NOT NULL  -- purged records have nothing left to send
+  AND (s.state IS NULL OR s.state IN ('pending', 'unknown')
+       OR (s.target = 'v1' AND s.state IN ('created', 'existing', 'updated')
+           AND s.delivered_hash <> r.content_hash))
 """
 
 
@@ -70,18 +71,40 @@ class PushReport:
         return asdict(self)
 
 
-def count_pending(staging: Path, target: str, destination_id: str) -> int:
+@dataclass(frozen=True)
+class Scope:
+    """Which requests a push considers: some jobs only, a start-time window (backfills)."""
+
+    jobs: tuple[str, ...] | None = None
+    since: datetime | None = None  # inclusive, UTC
+    until: datetime | None = None  # exclusive, UTC
+
+    def sql(self, target: str, destination_id: str) -> tuple[str, list[Any]]:
+        query = f"SELECT * FROM ({PENDING_SQL.format(target=target)}) WHERE true"
+        params: list[Any] = [destination_id, target]
+        if self.jobs is not None:
+            query += " AND list_contains(?, job)"
+            params.append(list(self.jobs))
+        if self.since is not None:
+            query += " AND started_at >= ?"
+            params.append(self.since)
+        if self.until is not None:
+            query += " AND started_at < ?"
+            params.append(self.until)
+        return query + " ORDER BY started_at, external_id", params
+
+
+def count_pending(staging: Path, target: str, destination_id: str, scope: Scope = Scope()) -> int:
     with opened(staging) as con:
         ensure_ledger(con)
         if not table_exists(con, f"{target}_requests"):
             return 0
-        row = con.execute(
-            f"SELECT count(*) FROM ({PENDING_SQL.format(target=target)})", [destination_id, target]
-        ).fetchone()
+        query, params = scope.sql(target, destination_id)
+        row = con.execute(f"SELECT count(*) FROM ({query})", params).fetchone()
         return int(row[0]) if row else 0
 
 
-def pending_requests(staging: Path, target: str, destination_id: str) -> Any:
+def pending_requests(staging: Path, target: str, destination_id: str, scope: Scope) -> Any:
     """dlt resource: this target's requests the ledger does not show as done, in Arrow batches."""
 
     @dlt.resource(name=f"{target}_requests", max_table_nesting=0)
@@ -89,8 +112,9 @@ def pending_requests(staging: Path, target: str, destination_id: str) -> Any:
         with opened(staging) as con:
             if not table_exists(con, f"{target}_requests"):
                 return
+            query, params = scope.sql(target, destination_id)
             reader = con.execute(
-                PENDING_SQL.format(target=target), [destination_id, target]
+                f"SELECT external_id, body, content_hash FROM ({query})", params
             ).fetch_record_batch(10_000)
             for batch in reader:
                 yield pa.Table.from_batches([batch])
@@ -120,10 +144,13 @@ def push(
     run_workflows: bool = True,
     dry_run: bool = False,
     show_progress: bool = True,
+    scope: Scope = Scope(),
+    run_id: str | None = None,
 ) -> PushReport:
-    """Deliver every pending request of one target; StopRunError for run-level problems."""
+    """Deliver every pending request of one target within `scope`; StopRunError for run-level
+    problems. Ledger rows carry `run_id` (a fresh one when not given)."""
     target = settings.target
-    pending = count_pending(staging, target, settings.destination_id)
+    pending = count_pending(staging, target, settings.destination_id, scope)
     report = PushReport(target, settings.destination_id, pending, dry_run=dry_run)
     if dry_run or pending == 0:
         return report
@@ -137,7 +164,7 @@ def push(
         settings.api_token,
         str(staging.resolve()),
         settings.destination_id,
-        uuid.uuid4().hex,
+        run_id or uuid.uuid4().hex,
         run_workflows,
         settings.rate_per_second,
         settings.max_concurrency,
@@ -145,20 +172,19 @@ def push(
         settings.ca_bundle or True,
         total=pending if show_progress else 0,
     )
-    run_id = spec.run_id
     start_run(spec)  # the sink finds this Pusher by run_id: the token never passes through dlt
-    destination = SINKS[target](staging=spec.staging, run_id=run_id, api_token="registered")
+    destination = SINKS[target](staging=spec.staging, run_id=spec.run_id, api_token="registered")
     failure: Exception | None = None
     try:
         pipeline.run(
-            pending_requests(staging, target, settings.destination_id),
+            pending_requests(staging, target, settings.destination_id, scope),
             destination=destination,
             loader_file_format="parquet",
         )
     except PipelineStepFailed as exc:
         failure = exc
     finally:
-        pusher = finish_run(run_id, target)
+        pusher = finish_run(spec.run_id, target)
         workspace.prepare(staging)
     if pusher is not None:
         for name in (

@@ -104,7 +104,7 @@ def status_tables(data: dict[str, Any]) -> None:
         console.print(f"No staging file at {data['staging']} yet: run `engagement-sync stage`.")
         return
     table(f"Staging {data['staging']}", ["table", "rows"], list(data["tables"].items()))
-    states = ["created", "existing", "api_rejected", "pending", "unknown", "drifted"]
+    states = ["created", "existing", "api_rejected", "pending", "in_flight", "unknown", "drifted"]
     table(
         "Deliveries",
         ["target", *states],
@@ -112,9 +112,12 @@ def status_tables(data: dict[str, Any]) -> None:
     )
     if data["top_rejection_reasons"]:
         table(
-            "Top rejection reasons",
-            ["target", "reason", "count"],
-            [[r["target"], r["reason"], r["count"]] for r in data["top_rejection_reasons"]],
+            "Top reasons a record was not delivered",
+            ["target", "reason", "by", "count"],
+            [
+                [r["target"], r["reason"], r["kind"], r["count"]]
+                for r in data["top_rejection_reasons"]
+            ],
         )
 
 
@@ -145,3 +148,124 @@ def demo_summary(data: dict[str, Any]) -> None:
         console.print("Nothing new to deliver: every staged request was already delivered.")
     console.print(f"Staging: {data['staging']}")
     console.print(f"Look inside: duckdb {data['staging']}  (tables in schema engagements)")
+
+
+def sync_summary(summary: dict[str, Any]) -> None:
+    rows = []
+    for job in summary["jobs"]:
+        for target, t in job["targets"].items():
+            api = ", ".join(f"{code}: {n}" for code, n in t["api_rejected_by_code"].items())
+            rejected = sum(
+                n
+                for k, n in job["rejected_by_reason"].items()
+                if k.split(":")[0] in ("record", target)
+            )
+            rows.append(
+                [
+                    job["job"],
+                    target,
+                    job["read"],
+                    job["staged"],
+                    rejected,
+                    t["created"] + t["updated"],
+                    t["existing"],
+                    api or "0",
+                    t["pending"],
+                    t["unknown"],
+                    t["drifted"],
+                ]
+            )
+    table(
+        f"Run {summary['run_id'][:12]} ({summary['seconds']} s)",
+        [
+            "job",
+            "target",
+            "read",
+            "staged",
+            "rejected",
+            "created",
+            "existing",
+            "API rejected",
+            "pending",
+            "unknown",
+            "drifted",
+        ],
+        rows,
+    )
+    reasons: dict[str, int] = {}
+    for job in summary["jobs"]:
+        for key, n in job["rejected_by_reason"].items():
+            reasons[key] = reasons.get(key, 0) + n
+    if reasons:
+        table(
+            "Rejected by reason (this run)",
+            ["target:reason", "records"],
+            sorted(reasons.items(), key=lambda kv: -kv[1]),
+        )
+
+
+def explain(story: dict[str, Any]) -> None:
+    """A record's story, top to bottom, the way a data engineer reads it."""
+    console.print(f"[bold]{story['external_id']}[/bold]")
+    record = story["record"]
+    if record:
+        console.print(
+            f"source: {record.get('source_file')} row {record.get('source_row')}  "
+            f"({record.get('source_system')}, {record['kind_table']})"
+        )
+        keep = [
+            "kind",
+            "title",
+            "started_at",
+            "ended_at",
+            "duration_ms",
+            "direction",
+            "status",
+            "from_phone",
+            "to_phone",
+            "recording_url",
+            "owner_email",
+            "content_hash",
+        ]
+        table("Canonical record", ["column", "value"], [[k, record.get(k)] for k in keep])
+    for target, request in story["requests"].items():
+        console.print(f"{target} request (hash {request['content_hash'][:12]}…):")
+        console.print_json(data=request["body"])
+    for r in story["rejections"]:
+        console.print(
+            f"rejected{' for ' + r['target'] if r['target'] else ''}: {r['reason']} "
+            f"({r['field']}): {r['message']}"
+        )
+        if r.get("raw"):
+            console.print_json(data=r["raw"])
+    if story["deliveries"]:
+        table(
+            "Delivery attempts",
+            [
+                "seq",
+                "time",
+                "target",
+                "phase",
+                "state",
+                "HTTP",
+                "engagement",
+                "error",
+                "request id",
+            ],
+            [
+                [
+                    d["seq"],
+                    str(d["recorded_at"])[:19],
+                    d["target"],
+                    d["phase"],
+                    d["state"] or "",
+                    d["http_status"] or "",
+                    d["engagement_id"] or "",
+                    (d["error"] or d["note"] or "")[:60],
+                    d["request_id"] or "",
+                ]
+                for d in story["deliveries"]
+            ],
+        )
+    else:
+        console.print("no delivery attempt yet")

@@ -13,6 +13,7 @@ import pyarrow as pa
 from destinations.engagements.staging_db import opened, table_exists
 from pipelines import workspace
 from pipelines.jobs import Job, build_settings, export_job
+from pipelines.jobstate import jobs_to_reread, remember
 from sources.exports.source import SIDE_TABLES, StageTally, exports
 
 
@@ -26,6 +27,7 @@ class JobStageReport:
     rejected: int
     target_rejected: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    reasons: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -54,17 +56,23 @@ def known_side_tables(staging: Path, job: str) -> dict[str, pa.Table]:
     return known
 
 
-def stage(staging: Path, jobs: list[Job], incremental: bool = True) -> list[JobStageReport]:
-    """Read each job's new or changed files and merge what they say into the staging."""
-    with opened(staging):  # fails fast, naming the holder, when another run has the file
-        pass
+def stage(
+    staging: Path, jobs: list[Job], incremental: bool = True, force_new_prefix: bool = False
+) -> list[JobStageReport]:
+    """Read each job's new or changed files and merge what they say into the staging.
+
+    `incremental=False` reads every file without touching the incremental state (backfills);
+    a job whose settings changed since its last run is read whole once (jobstate.py).
+    """
+    workspace.prepare(staging)  # fails fast, naming the holder, when another run has the file
+    reread = jobs_to_reread(staging, jobs, force_new_prefix)
     pipeline = stage_pipeline(staging)
     reports = []
     for job in jobs:
         started = time.monotonic()
         tally = StageTally()
         source = exports(
-            export_job(job, incremental),
+            export_job(job, incremental and job.name not in reread),
             build_settings(job),
             tally,
             known_side_tables(staging, job.name),
@@ -80,7 +88,9 @@ def stage(staging: Path, jobs: list[Job], incremental: bool = True) -> list[JobS
                 tally.rejected,
                 tally.target_rejected,
                 round(time.monotonic() - started, 2),
+                tally.reasons,
             )
         )
+    remember(staging, jobs)
     workspace.prepare(staging)
     return reports

@@ -5,82 +5,124 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from destinations.engagements.ledger import ensure_ledger
 from destinations.engagements.staging_db import check_name, opened, table_exists
 from pipelines import workspace
 from pipelines.destinations_config import resolve
+from pipelines.lock import holder
+from pipelines.meta import ensure_schema
 
 STATES = ("created", "existing", "api_rejected", "pending", "unknown", "drifted")
-TABLES = ("calls", "meetings", "rejected_records", "v1_requests", "v2_requests", "deliveries")
+TABLES = (
+    "calls",
+    "meetings",
+    "rejected_records",
+    "v1_requests",
+    "v2_requests",
+    "deliveries",
+    "runs",
+)
 
 
-def status(staging: Path) -> dict[str, Any]:
+def status(staging: Path, job: str | None = None, target: str | None = None) -> dict[str, Any]:
     """Counts per table, per delivery state (against each target's configured destination),
-    and the most common rejection reasons."""
+    the ten most common rejection and API-error reasons; optionally one job / target."""
     check_name(staging)
+    chosen = [target] if target else ["v1", "v2"]
     if not staging.exists():
         return {
             "staging": str(staging),
             "exists": False,
             "staged": {"calls": 0, "meetings": 0},
             "rejected": 0,
-            "targets": {t: dict.fromkeys(STATES, 0) for t in ("v1", "v2")},
+            "targets": {t: _empty() for t in chosen},
         }
+    running = holder(staging)
     with opened(staging) as con:
-        ensure_ledger(con)
+        ensure_schema(con, str(staging))
         workspace.create_views(con)
-        counts = {t: _count(con, t) for t in TABLES}
-        targets = {
-            t: _target_states(con, t, resolve(t, require_token=False).destination_id)
-            for t in ("v1", "v2")
+        counts = {t: _count(con, t, job) for t in TABLES}
+        states = {
+            t: _target_states(con, t, resolve(t, require_token=False).destination_id, job, running)
+            for t in chosen
         }
-        reasons = _reasons(con) if table_exists(con, "rejected_records") else []
+        reasons = _reasons(con, job, chosen)
     return {
         "staging": str(staging),
         "exists": True,
+        "job": job,
+        "running_pid": running,
         "staged": {"calls": counts["calls"], "meetings": counts["meetings"]},
         "rejected": counts["rejected_records"],
         "tables": counts,
-        "targets": targets,
+        "targets": states,
         "top_rejection_reasons": reasons,
     }
 
 
-def _count(con: Any, table: str) -> int:
+def _empty() -> dict[str, int]:
+    return {**dict.fromkeys(STATES, 0), "in_flight": 0}
+
+
+def _count(con: Any, table: str, job: str | None) -> int:
     if not table_exists(con, table):
         return 0
-    return int(con.execute(f"SELECT count(*) FROM engagements.{table}").fetchone()[0])
+    has_job = table not in ("deliveries", "runs") and job is not None
+    where = " WHERE job = ?" if has_job else ""
+    row = con.execute(
+        f"SELECT count(*) FROM engagements.{table}{where}", [job] if has_job else []
+    ).fetchone()
+    return int(row[0]) if row else 0
 
 
-def _target_states(con: Any, target: str, destination: str) -> dict[str, int]:
-    out = dict.fromkeys(STATES, 0)
+def _target_states(
+    con: Any, target: str, destination: str, job: str | None, running: int | None
+) -> dict[str, int]:
+    """States against `destination`; an unknown whose intent belongs to the live run that
+    holds the lock is in flight, not unknown."""
+    out = _empty()
     if not table_exists(con, f"{target}_requests"):
         return out
     rows = con.execute(
         f"""
-        WITH sent AS (
-            SELECT external_id, max_by(content_hash, seq) AS sent_hash
-            FROM engagements.deliveries
-            WHERE destination = ? AND target = ? AND phase = 'intent' GROUP BY ALL)
         SELECT CASE WHEN s.state IN ('created', 'existing', 'updated')
-                         AND sent.sent_hash IS NOT NULL AND sent.sent_hash <> r.content_hash
-                    THEN 'drifted' ELSE coalesce(s.state, 'pending') END AS state, count(*)
+                         AND s.delivered_hash <> r.content_hash THEN 'drifted'
+                    WHEN s.state = 'unknown' AND s.pid = ? THEN 'in_flight'
+                    WHEN s.state = 'updated' THEN 'created'
+                    ELSE coalesce(s.state, 'pending') END AS state, count(*)
         FROM engagements.{target}_requests r
         LEFT JOIN engagements.delivery_states s
                ON s.destination = ? AND s.target = ? AND s.external_id = r.external_id
-        LEFT JOIN sent ON sent.external_id = r.external_id
+        WHERE ? IS NULL OR r.job = ?
         GROUP BY ALL""",
-        [destination, target, destination, target],
+        [running, destination, target, job, job],
     ).fetchall()
     for state, n in rows:
-        key = "created" if state == "updated" else state
-        out[key] = out.get(key, 0) + int(n)
+        out[state] = out.get(state, 0) + int(n)
     return out
 
 
-def _reasons(con: Any) -> list[dict[str, Any]]:
-    rows = con.execute("""
-        SELECT coalesce(target, 'record') AS target, reason, count(*) AS n
-        FROM engagements.rejected_records GROUP BY ALL ORDER BY n DESC, reason LIMIT 10
-    """).fetchall()
-    return [{"target": t, "reason": r, "count": int(n)} for t, r, n in rows]
+def _reasons(con: Any, job: str | None, targets: list[str]) -> list[dict[str, Any]]:
+    """The ten most common reasons a record was not delivered: ours and the API's."""
+    parts, params = [], []
+    if table_exists(con, "rejected_records"):
+        parts.append(
+            "SELECT coalesce(target, 'record') AS target, reason, 'validation' AS kind "
+            "FROM engagements.rejected_records WHERE (? IS NULL OR job = ?)"
+        )
+        params += [job, job]
+    for t in targets:
+        if table_exists(con, f"{t}_requests"):
+            parts.append(
+                f"SELECT '{t}', coalesce(error_code, CAST(http_status AS VARCHAR)), 'api' "
+                f"FROM engagements.failed_deliveries WHERE target = '{t}' AND (? IS NULL OR "
+                "job = ?)"
+            )
+            params += [job, job]
+    if not parts:
+        return []
+    rows = con.execute(
+        f"SELECT target, reason, kind, count(*) AS n FROM ({' UNION ALL '.join(parts)}) "
+        "GROUP BY ALL ORDER BY n DESC, reason LIMIT 10",
+        params,
+    ).fetchall()
+    return [{"target": t, "reason": r, "kind": k, "count": int(n)} for t, r, k, n in rows]

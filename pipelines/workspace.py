@@ -11,7 +11,6 @@ from pathlib import Path
 
 import duckdb
 
-from destinations.engagements.ledger import ensure_ledger
 from destinations.engagements.staging_db import opened, table_exists
 
 DATASET = "engagements"
@@ -23,9 +22,11 @@ def pipelines_dir(staging: Path) -> str:
 
 
 def prepare(staging: Path) -> None:
-    """Create the ledger and refresh the views; also proves the file is not locked."""
+    """Bring the schema up to date and refresh the views; also proves the file is not locked."""
+    from pipelines.meta import ensure_schema
+
     with opened(staging) as con:
-        ensure_ledger(con)
+        ensure_schema(con, str(staging))
         create_views(con)
         con.execute("CHECKPOINT")
 

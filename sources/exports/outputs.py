@@ -8,6 +8,7 @@ staged, folded (counted) or rejected (DESIGN invariant 2).
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,6 +64,7 @@ class StageOutputs:
     folded: int = 0
     rejected: int = 0  # records that could not be read at all (target NULL)
     target_rejected: dict[str, int] = field(default_factory=dict)
+    reasons: dict[str, int] = field(default_factory=dict)  # "<target or record>:<reason>" -> n
 
 
 def build_outputs(
@@ -86,6 +88,7 @@ def build_outputs(
         "content_hash",
         pa.array(hashes, pa.string()),
     )
+    records = records.append_column("job", pa.array([job] * records.num_rows, pa.string()))
     tables = {
         "calls": records.filter(pc.equal(records["kind"], "call")),
         "meetings": records.filter(pc.equal(records["kind"], "meeting")),
@@ -96,6 +99,7 @@ def build_outputs(
     for name, lookup in mapped.lookups.items():
         tables[name] = lookup.append_column("job", pa.array([job] * lookup.num_rows, pa.string()))
     per_target = {t: sum(1 for r in rejections if r["target"] == t) for t in targets}
+    reasons = Counter(f"{r['target'] or 'record'}:{r['reason']}" for r in rejections)
     return StageOutputs(
         tables,
         read=mapped.read,
@@ -103,6 +107,7 @@ def build_outputs(
         folded=mapped.folded,
         rejected=len(mapped.rejections),
         target_rejected=per_target,
+        reasons=dict(reasons),
     )
 
 

@@ -44,6 +44,7 @@ class ExportJob:
     default_region: str | None = None
     incremental: bool = True
     targets: tuple[str, ...] = ("v1", "v2")
+    options: dict[str, Any] = field(default_factory=dict)  # preset options (generic: mapping)
 
 
 @dataclass
@@ -56,6 +57,7 @@ class StageTally:
     folded: int = 0
     rejected: int = 0
     target_rejected: dict[str, int] = field(default_factory=dict)
+    reasons: dict[str, int] = field(default_factory=dict)
 
     def add(self, out: StageOutputs) -> None:
         self.read += out.read
@@ -64,6 +66,8 @@ class StageTally:
         self.rejected += out.rejected
         for target, n in out.target_rejected.items():
             self.target_rejected[target] = self.target_rejected.get(target, 0) + n
+        for reason, n in out.reasons.items():
+            self.reasons[reason] = self.reasons.get(reason, 0) + n
 
 
 @dlt.source(name="exports", max_table_nesting=0)
@@ -133,7 +137,9 @@ def stage_files(
         more, more_bad = _read([(p, r) for p, r in every_file() if p not in done])
         preset.name_collections(more)
         sources, unreadable = sources + more, unreadable + more_bad
-    context = MapContext(job.prefix, settings.source_system, job.default_region, known or {})
+    context = MapContext(
+        job.prefix, settings.source_system, job.default_region, known or {}, job.options
+    )
     mapped = preset.map_files(sources, context)
     mapped.rejections.extend(unreadable)
     mapped.read += len(unreadable)

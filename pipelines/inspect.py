@@ -1,0 +1,85 @@
+"""Looking into the staging: `explain` one record, `sql` for anything else (read-only)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import orjson
+
+from destinations.engagements.errors import ConfigError, StagingLockedError
+from destinations.engagements.staging_db import check_name, opened, table_exists
+
+RECORD_TABLES = ("calls", "meetings")
+
+
+def explain(staging: Path, external_id: str) -> dict[str, Any]:
+    """The record's whole story: source file and row, raw row, canonical record, each request
+    built (with hash), every rejection and every delivery attempt."""
+    with opened(staging) as con:
+        story: dict[str, Any] = {
+            "external_id": external_id,
+            "record": None,
+            "requests": {},
+            "rejections": [],
+            "deliveries": [],
+        }
+        for table in RECORD_TABLES:
+            rows = _rows(con, table, "external_id = ?", [external_id])
+            if rows:
+                story["record"] = {"kind_table": table, **rows[0]}
+        for target in ("v1", "v2"):
+            rows = _rows(con, f"{target}_requests", "external_id = ?", [external_id])
+            if rows:
+                row = rows[0]
+                row["body"] = orjson.loads(row["body"])
+                story["requests"][target] = row
+        story["rejections"] = _rows(con, "rejected_records", "external_id = ?", [external_id])
+        for rejection in story["rejections"]:
+            rejection["raw"] = orjson.loads(rejection["raw"]) if rejection.get("raw") else None
+        story["deliveries"] = _rows(
+            con, "deliveries", "external_id = ? ORDER BY seq", [external_id]
+        )
+    if not (story["record"] or story["rejections"] or story["deliveries"]):
+        raise ConfigError(
+            f"no record {external_id!r} in {staging}; external ids look like "
+            "'<prefix>:<source id>', e.g. twilio:CA…"
+        )
+    return story
+
+
+def _rows(con: Any, table: str, where: str, params: list[Any]) -> list[dict[str, Any]]:
+    if not table_exists(con, table):
+        return []
+    cursor = con.execute(
+        f"SELECT COLUMNS(c -> NOT starts_with(c, '_dlt')) FROM engagements.{table} WHERE {where}",
+        params,
+    )
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def sql(staging: Path, query: str) -> dict[str, Any]:
+    """Run a read-only query; tables resolve in the `engagements` schema without a prefix."""
+    check_name(staging)
+    if not staging.exists():
+        raise ConfigError(f"no staging file at {staging}; run `engagement-sync stage` first")
+    try:
+        con = duckdb.connect(str(staging), read_only=True)
+    except duckdb.IOException as exc:
+        if "lock" in str(exc).lower():
+            raise StagingLockedError(
+                f"{staging} is being written by another process; try "
+                "again when the run has finished"
+            ) from None
+        raise
+    try:
+        con.execute("SET search_path = 'engagements,main'")
+        cursor = con.execute(query)
+        names = [d[0] for d in cursor.description] if cursor.description else []
+        return {"columns": names, "rows": [list(r) for r in cursor.fetchall()]}
+    except duckdb.Error as exc:
+        raise ConfigError(f"query failed: {str(exc).splitlines()[0]}") from None
+    finally:
+        con.close()

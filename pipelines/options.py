@@ -1,0 +1,83 @@
+"""The CLI's shared options, declared once (typer reads them from the signatures)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from destinations.engagements.staging_db import DEFAULT_STAGING
+
+Staging = Annotated[Path, typer.Option("--staging", help="DuckDB staging file.")]
+DEFAULT = Path(DEFAULT_STAGING)
+Json = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
+JobName = Annotated[str | None, typer.Option("--job", help="One job from .dlt/config.toml.")]
+Target = Annotated[str, typer.Option(help="v1, v2 or all.")]
+FailOnRejects = Annotated[
+    bool, typer.Option("--fail-on-rejects", help="Exit 1 when this run rejected any record.")
+]
+ForceNewPrefix = Annotated[
+    bool,
+    typer.Option("--force-new-prefix", help="Accept a changed prefix (every record becomes new)."),
+]
+RunWorkflows = Annotated[
+    bool,
+    typer.Option(
+        "--run-workflows/--no-run-workflows", help="v2: let workflows fire for new engagements."
+    ),
+]
+
+# Job settings: each snake_case key of [engagement_sync.jobs.<name>] as --snake-case-key.
+Preset = Annotated[str | None, typer.Option(help="Export format (twilio, aircall, zoom, …).")]
+PathOpt = Annotated[
+    str | None, typer.Option("--path", help="Folder, file, glob or bucket URL of the exports.")
+]
+FileGlob = Annotated[str | None, typer.Option(help="Glob inside --path (default **/*).")]
+Prefix = Annotated[str | None, typer.Option(help="external_id prefix (default: the preset).")]
+SourceSystem = Annotated[str | None, typer.Option(help="v2 source_system (default: preset).")]
+ContactMap = Annotated[str | None, typer.Option(help="CSV contact_id,email,phone.")]
+OwnerMap = Annotated[str | None, typer.Option(help="CSV owner_id,email.")]
+Mapping = Annotated[str | None, typer.Option(help="TOML mapping file (generic preset).")]
+Region = Annotated[str | None, typer.Option(help="Default phone region, e.g. US.")]
+AllowUnassociated = Annotated[
+    bool | None,
+    typer.Option(
+        "--allow-unassociated/--require-contact", help="v1: send records without a contact."
+    ),
+]
+IsPrivate = Annotated[
+    bool | None,
+    typer.Option("--is-private/--not-private", help="v2 is_private (omitted when not given)."),
+]
+Truncate = Annotated[
+    bool | None,
+    typer.Option(
+        "--truncate-transcripts/--reject-long-transcripts", help="v2: cut over-long transcripts."
+    ),
+]
+
+
+def job_flags(**values: Any) -> dict[str, Any]:
+    """The job settings given as flags (None = not given)."""
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def targets(target: str) -> tuple[str, ...]:
+    if target not in ("v1", "v2", "all"):
+        raise typer.BadParameter("--target must be v1, v2 or all")
+    return ("v1", "v2") if target == "all" else (target,)
+
+
+def utc_date(value: str | None, flag: str) -> datetime | None:
+    """YYYY-MM-DD or an ISO 8601 time; naive means UTC."""
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{flag} {value!r} is not a date (YYYY-MM-DD) or ISO time"
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -1,0 +1,69 @@
+"""The `runs` table: one row per stage/push/sync/backfill/retry/purge run, with its summary.
+
+Written at the end of the run (also when it fails), so `SELECT * FROM engagements.runs` shows
+what every scheduled run did. A run that could not take the lock is not recorded: it never ran.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from destinations.engagements.errors import StagingLockedError, StopRunError
+from destinations.engagements.staging_db import opened
+from pipelines.lock import run_lock
+from pipelines.meta import ensure_schema
+
+
+@dataclass
+class Run:
+    command: str
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+@contextmanager
+def recorded_run(staging: Path, command: str) -> Iterator[Run]:
+    """Take the run lock, yield the Run, and record it in `runs` however it ends."""
+    with run_lock(staging):
+        run = Run(command)
+        exit_code, error = 0, None
+        try:
+            yield run
+        except StagingLockedError:
+            raise
+        except StopRunError as exc:
+            exit_code, error = exc.exit_code, str(exc)
+            raise
+        except BaseException as exc:
+            exit_code, error = 1, f"{type(exc).__name__}: {exc}"[:2000]
+            raise
+        finally:
+            _record(staging, run, exit_code, error)
+
+
+def _record(staging: Path, run: Run, exit_code: int, error: str | None) -> None:
+    try:
+        with opened(staging) as con:
+            ensure_schema(con, str(staging))
+            con.execute(
+                "INSERT INTO engagements.runs VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    run.run_id,
+                    run.command,
+                    run.started_at,
+                    datetime.now(UTC),
+                    exit_code,
+                    error,
+                    json.dumps(run.summary, default=str),
+                ],
+            )
+    except StopRunError:
+        pass  # the staging itself is the problem (locked, newer schema): nothing to record into
