@@ -98,7 +98,8 @@ SELECT i, kind, h, st, dur, own_sid,
     CASE WHEN kind IN ('child', 'orphan') THEN 'outbound-dial'
          WHEN outbound THEN 'outbound-api' ELSE 'inbound' END AS direction,
     (['completed', 'completed', 'completed', 'completed', 'completed', 'completed',
-      'completed', 'completed', 'busy', 'no-answer', 'failed', 'canceled'])[(1 + (h >> 12) % 12)::BIGINT]
+      'completed', 'completed', 'busy', 'no-answer', 'failed', 'canceled'])
+        [(1 + (h >> 12) % 12)::BIGINT]
         AS status,
     CASE WHEN kind = 'badtime' THEN 'yesterday-ish'
          ELSE strftime(st, '%Y-%m-%dT%H:%M:%SZ') END AS start_time,
@@ -142,7 +143,7 @@ FROM gen
 def generate(folder: Path, rows: int, share: float, seed: int = 7) -> dict[str, Any]:
     """The calls CSV (exactly `rows` rows) and the recordings CSV in `folder`; a summary."""
     spec = {"rows": rows, "share": share, "seed": seed, "version": 1}
-    marker = folder / "spec.json"
+    marker = folder.parent / f"{folder.name}.spec.json"  # not in the folder engagement-sync reads
     if marker.exists() and json.loads(marker.read_text()).get("spec") == spec:
         return json.loads(marker.read_text())["summary"]
     folder.mkdir(parents=True, exist_ok=True)
@@ -284,17 +285,21 @@ def run_reference(data: Path, work: Path, rows: int) -> tuple[Run, Path]:
 
 # --- output parity -------------------------------------------------------------------------------
 
-CALL_COLUMNS = (
-    "source_id started_at ended_at duration_ms direction status from_phone to_phone status_raw "
-    "from_phone_raw to_phone_raw recording_url participants source_file source_row content_hash"
-).split()
+CALL_COLUMNS = [
+    *("source_id", "started_at", "ended_at", "duration_ms", "direction", "status"),
+    *("from_phone", "to_phone", "status_raw", "from_phone_raw", "to_phone_raw"),
+    *("recording_url", "participants", "source_file", "source_row", "content_hash", "job"),
+]
 REQUEST_COLUMNS = ["started_at", "body", "content_hash", "warnings"]
 PARITY = (
     ("calls", "external_id", CALL_COLUMNS),
     ("v1_requests", "external_id", REQUEST_COLUMNS),
     ("v2_requests", "external_id", REQUEST_COLUMNS),
-    ("rejected_records", "rejection_id", ["target", "reason", "field", "external_id",
-                                          "source_row", "raw"]),
+    (
+        "rejected_records",
+        "rejection_id",
+        ["target", "reason", "field", "external_id", "source_row", "raw"],
+    ),
     ("recordings", "call_sid", ["recording_url"]),
 )
 
@@ -309,8 +314,7 @@ def parity(staging: Path, reference: Path) -> list[dict[str, Any]]:
         for table, key, columns in PARITY:
             a, b = f"es.engagements.{table}", f"ref.engagements.{table}"
             diffs = ", ".join(
-                f"count(*) FILTER (a.{c}::VARCHAR IS DISTINCT FROM b.{c}::VARCHAR)"
-                for c in columns
+                f"count(*) FILTER (a.{c}::VARCHAR IS DISTINCT FROM b.{c}::VARCHAR)" for c in columns
             )
             (es_rows,) = con.execute(f"SELECT count(*) FROM {a}").fetchone()
             (ref_rows,) = con.execute(f"SELECT count(*) FROM {b}").fetchone()
@@ -371,6 +375,40 @@ class Steps:
         return result
 
 
+def _build_breakdown(steps: Steps, records: Any, settings: Any, job: str) -> None:
+    """build_outputs again, one function at a time over all records (the same calls it makes)."""
+    from sources.engagements.builders import Rejection, build_v1_request, build_v2_request
+    from sources.exports import outputs
+
+    rows = steps.run("_rows: Arrow -> Python dicts", lambda: outputs._rows(records), "build")
+    steps.run(
+        "record_hash (orjson + sha256)", lambda: [outputs.record_hash(r) for r in rows], "build"
+    )
+    v1 = steps.run(
+        "build_v1_request", lambda: [build_v1_request(r, settings) for r in rows], "build"
+    )
+    v2 = steps.run(
+        "build_v2_request", lambda: [build_v2_request(r, settings) for r in rows], "build"
+    )
+
+    def request_rows() -> list[list[dict[str, Any]]]:
+        return [
+            [
+                outputs._request_row(b, r, job)
+                for b, r in zip(built, rows, strict=True)
+                if not isinstance(b, Rejection)
+            ]
+            for built in (v1, v2)
+        ]
+
+    built_rows = steps.run("_request_row (orjson body)", request_rows, "build")
+    steps.run(
+        "Table.from_pylist (requests)",
+        lambda: [outputs.pa.Table.from_pylist(b, outputs.REQUEST_SCHEMA) for b in built_rows],
+        "build",
+    )
+
+
 def profile_stage(data: Path, work: Path, top: int = 14) -> dict[str, Any]:
     """The stage path of one Twilio job, piece by piece, as `stage()` runs it."""
     steps = Steps()
@@ -387,7 +425,6 @@ def profile_stage(data: Path, work: Path, top: int = 14) -> dict[str, Any]:
     dlt, stage_module = steps.run("import (dlt, pyarrow, product code)", imports)
     from pipelines import workspace
     from pipelines.jobs import build_settings, export_job, make_job
-    from sources.engagements.builders import Rejection, build_v1_request, build_v2_request
     from sources.exports import outputs, source
     from sources.exports.canonical import MapContext, MappedRows
     from sources.exports.presets import get_preset
@@ -398,7 +435,9 @@ def profile_stage(data: Path, work: Path, top: int = 14) -> dict[str, Any]:
     preset = get_preset(job.preset)
     files = [(p.name, p.read_bytes) for p in sorted(data.glob("*.csv"))]
 
-    sources, unreadable = steps.run("read (bytes -> Arrow, read_collections)", lambda: source._read(files))
+    sources, unreadable = steps.run(
+        "read (bytes -> Arrow, read_collections)", lambda: source._read(files)
+    )
     context = MapContext(export.prefix, settings.source_system, export.default_region, {})
     mapped = steps.run("map (twilio.map_files)", lambda: preset.map_files(sources, context))
     out = steps.run(
@@ -407,26 +446,7 @@ def profile_stage(data: Path, work: Path, top: int = 14) -> dict[str, Any]:
     )
     tables = out.tables
 
-    # build, again, one function at a time over all rows (the same calls build_outputs makes)
-    rows = steps.run("  _rows: Arrow -> Python dicts", lambda: outputs._rows(mapped.records), "build")
-    steps.run("  record_hash (orjson + sha256)", lambda: [outputs.record_hash(r) for r in rows], "build")
-    v1 = steps.run("  build_v1_request", lambda: [build_v1_request(r, settings) for r in rows], "build")
-    v2 = steps.run("  build_v2_request", lambda: [build_v2_request(r, settings) for r in rows], "build")
-
-    def request_rows() -> list[list[dict[str, Any]]]:
-        return [
-            [outputs._request_row(b, r, job.name) for b, r in zip(built, rows, strict=True)
-             if not isinstance(b, Rejection)]
-            for built in (v1, v2)
-        ]
-
-    built_rows = steps.run("  _request_row (orjson body)", request_rows, "build")
-    steps.run(
-        "  Table.from_pylist (requests)",
-        lambda: [outputs.pa.Table.from_pylist(b, outputs.REQUEST_SCHEMA) for b in built_rows],
-        "build",
-    )
-    del rows, v1, v2, built_rows
+    _build_breakdown(steps, mapped.records, settings, job.name)
 
     staging = work / "profile.duckdb"
     pipeline = stage_module.stage_pipeline(staging)
@@ -449,11 +469,16 @@ def profile_stage(data: Path, work: Path, top: int = 14) -> dict[str, Any]:
 
         return records
 
-    steps.run("dlt extract (pre-built Arrow tables)",
-              lambda: pipeline.extract(prebuilt(), loader_file_format="parquet"))
+    steps.run("prepare staging (schema, views; before extract)", lambda: workspace.prepare(staging))
+    steps.run(
+        "dlt extract (pre-built Arrow tables)",
+        lambda: pipeline.extract(prebuilt(), loader_file_format="parquet"),
+    )
     steps.run("dlt normalize", pipeline.normalize)
     steps.run("dlt load (merge into DuckDB)", pipeline.load)
-    steps.run("finish (ledger, views, checkpoint)", lambda: workspace.prepare(staging))
+    steps.run(
+        "finish: prepare again (schema, views, checkpoint)", lambda: workspace.prepare(staging)
+    )
     total = time.perf_counter() - started
 
     # which functions the per-row build spends its time in (cProfile, on up to 100k records)
@@ -524,7 +549,8 @@ def table(header: list[str], rows: list[list[str]], right: set[int] | None = Non
 
 def print_results(runs: list[Run], summaries: dict[int, dict[str, Any]]) -> list[str]:
     print("\nstage benchmark: engagement-sync stage vs pure DuckDB SQL (bench/stage_reference.sql)")
-    print(f"machine: {os.cpu_count()} cores; duckdb {duckdb.__version__}")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"machine: {os.cpu_count()} cores, load average now {load}; duckdb {duckdb.__version__}")
     for rows, s in sorted(summaries.items(), reverse=True):
         print(
             f"  {rows:,} rows: {s['calls_mib']:.0f} MiB calls CSV + {s['recordings']:,} recordings "
@@ -544,8 +570,13 @@ def print_results(runs: list[Run], summaries: dict[int, dict[str, Any]]) -> list
         ]
         for r in runs
     ]
-    print(table(["rows", "tool", "wall s", "rows/s", "peak RSS MiB", "ratio to reference"],
-                body, right={0, 2, 3, 4, 5}))
+    print(
+        table(
+            ["rows", "tool", "wall s", "rows/s", "peak RSS MiB", "ratio to reference"],
+            body,
+            right={0, 2, 3, 4, 5},
+        )
+    )
     for r in runs:
         if r.tool == "engagement-sync" and r.info:
             i = r.info
@@ -560,8 +591,10 @@ def print_results(runs: list[Run], summaries: dict[int, dict[str, Any]]) -> list
     big = es.get(1_000_000)
     if big is not None and big.ratio is not None:
         ok = big.ratio <= RATIO_LIMIT
-        checks.append(f"{'PASS' if ok else 'FAIL'}  ratio <= {RATIO_LIMIT:g} at 1,000,000 rows: "
-                      f"{big.ratio:.2f}")
+        checks.append(
+            f"{'PASS' if ok else 'FAIL'}  ratio <= {RATIO_LIMIT:g} at 1,000,000 rows: "
+            f"{big.ratio:.2f}"
+        )
     else:
         checks.append("SKIP  ratio <= 3 at 1,000,000 rows: no 1,000,000-row run")
     worst = max(es.values(), key=lambda r: r.peak_rss_mib)
@@ -586,8 +619,10 @@ def print_results(runs: list[Run], summaries: dict[int, dict[str, Any]]) -> list
 
 
 def print_parity(rows: int, results: list[dict[str, Any]]) -> None:
-    print(f"\noutput parity at {rows:,} rows (engagement-sync staging vs reference file; "
-          "columns compared as text, by key)")
+    print(
+        f"\noutput parity at {rows:,} rows (engagement-sync staging vs reference file; "
+        "columns compared as text, by key)"
+    )
     body = [
         [
             r["table"],
@@ -599,18 +634,37 @@ def print_parity(rows: int, results: list[dict[str, Any]]) -> None:
         ]
         for r in results
     ]
-    print(table(["table", "engagement-sync", "reference", "only e-s", "only ref",
-                 "differing columns (rows)"], body, right={1, 2, 3, 4}))
+    print(
+        table(
+            [
+                "table",
+                "engagement-sync",
+                "reference",
+                "only e-s",
+                "only ref",
+                "differing columns (rows)",
+            ],
+            body,
+            right={1, 2, 3, 4},
+        )
+    )
 
 
 def print_profile(rows: int, profile: dict[str, Any], es: Run | None, ref: Run | None) -> None:
-    print(f"\nprofile by step at {rows:,} rows (in-process, pieces called directly; "
-          "peak = peak RSS during the step)")
+    print(
+        f"\nprofile by step at {rows:,} rows (in-process, pieces called directly; "
+        "peak = peak RSS during the step)"
+    )
     steps = [s for s in profile["steps"] if s["group"] == "step"]
     pipeline_total = sum(s["seconds"] for s in steps)
     body = [
-        [s["step"], f"{s['seconds']:.1f}", f"{100 * s['seconds'] / pipeline_total:.0f} %",
-         f"{s['peak_mib']:,.0f}", f"{s['rss_mib']:,.0f}"]
+        [
+            s["step"],
+            f"{s['seconds']:.1f}",
+            f"{100 * s['seconds'] / pipeline_total:.0f} %",
+            f"{s['peak_mib']:,.0f}",
+            f"{s['rss_mib']:,.0f}",
+        ]
         for s in steps
     ]
     body.append(["sum of steps", f"{pipeline_total:.1f}", "100 %", "", ""])
@@ -623,27 +677,46 @@ def print_profile(rows: int, profile: dict[str, Any], es: Run | None, ref: Run |
     inner = [s for s in profile["steps"] if s["group"] == "build"]
     print("\nbuild, re-run one function at a time over all records (same calls as build_outputs)")
     inner_total = sum(s["seconds"] for s in inner)
-    print(table(
-        ["function", "seconds", "share", "peak MiB"],
-        [[s["step"].strip(), f"{s['seconds']:.1f}", f"{100 * s['seconds'] / inner_total:.0f} %",
-          f"{s['peak_mib']:,.0f}"] for s in inner]
-        + [["sum", f"{inner_total:.1f}", "100 %", ""]],
-    ))
-    print(f"\nbuild_outputs under cProfile on {profile['cprofile_rows']:,} records: top functions "
-          "by cumulative time (cProfile inflates per-call costs; read shares, not seconds)")
-    print(table(
-        ["function", "calls", "tottime s", "cumtime s"],
-        [[f["function"], f"{f['calls']:,}", f"{f['tottime']:.2f}", f"{f['cumtime']:.2f}"]
-         for f in profile["functions"][:24]],
-    ))
+    print(
+        table(
+            ["function", "seconds", "share", "peak MiB"],
+            [
+                [
+                    s["step"].strip(),
+                    f"{s['seconds']:.1f}",
+                    f"{100 * s['seconds'] / inner_total:.0f} %",
+                    f"{s['peak_mib']:,.0f}",
+                ]
+                for s in inner
+            ]
+            + [["sum", f"{inner_total:.1f}", "100 %", ""]],
+        )
+    )
+    print(
+        f"\nbuild_outputs under cProfile on {profile['cprofile_rows']:,} records: top functions "
+        "by cumulative time (cProfile inflates per-call costs; read shares, not seconds)"
+    )
+    print(
+        table(
+            ["function", "calls", "tottime s", "cumtime s"],
+            [
+                [f["function"], f"{f['calls']:,}", f"{f['tottime']:.2f}", f"{f['cumtime']:.2f}"]
+                for f in profile["functions"][:24]
+            ],
+        )
+    )
 
 
 def where_time_goes(rows: int, profile: dict[str, Any]) -> str:
-    steps = sorted((s for s in profile["steps"] if s["group"] == "step"),
-                   key=lambda s: s["seconds"], reverse=True)
+    steps = sorted(
+        (s for s in profile["steps"] if s["group"] == "step"),
+        key=lambda s: s["seconds"],
+        reverse=True,
+    )
     total = sum(s["seconds"] for s in steps)
-    top = "; ".join(f"{s['step']} {s['seconds']:.0f} s ({100 * s['seconds'] / total:.0f} %)"
-                    for s in steps[:4])
+    top = "; ".join(
+        f"{s['step']} {s['seconds']:.1f} s ({100 * s['seconds'] / total:.0f} %)" for s in steps[:4]
+    )
     return f"at {rows:,} rows the time goes to: {top}"
 
 
@@ -652,16 +725,25 @@ def where_time_goes(rows: int, profile: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rows", default="1000000,100000",
-                        help="comma-separated sizes (rows in the calls CSV)")
-    parser.add_argument("--keep", action="store_true",
-                        help="keep data and outputs in bench/data/stage/ (reused on the next run)")
+    parser.add_argument(
+        "--rows", default="1000000,100000", help="comma-separated sizes (rows in the calls CSV)"
+    )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep data and outputs in bench/data/stage/ (reused on the next run)",
+    )
     parser.add_argument("--data-dir", type=Path, help="where to write data (default: a temp dir)")
     parser.add_argument("--profile", action="store_true", help="also profile the stage by step")
-    parser.add_argument("--no-check", dest="check", action="store_false",
-                        help="skip comparing the two outputs")
-    parser.add_argument("--recordings-share", type=float, default=0.75,
-                        help="share of calls with a recording (0: header-only recordings file)")
+    parser.add_argument(
+        "--no-check", dest="check", action="store_false", help="skip comparing the two outputs"
+    )
+    parser.add_argument(
+        "--recordings-share",
+        type=float,
+        default=0.75,
+        help="share of calls with a recording (0: header-only recordings file)",
+    )
     parser.add_argument("--_profile", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--_work", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -710,18 +792,23 @@ def main() -> None:
         print_parity(rows, results)
     by_size = {(r.tool, r.rows): r for r in runs}
     for rows, profile in profiles.items():
-        print_profile(rows, profile, by_size.get(("engagement-sync", rows)),
-                      by_size.get(("reference", rows)))
+        print_profile(
+            rows, profile, by_size.get(("engagement-sync", rows)), by_size.get(("reference", rows))
+        )
     over = [r for r in runs if r.tool == "engagement-sync" and (r.ratio or 0) > RATIO_LIMIT]
     if over:
         print()
         for r in over:
             if r.rows in profiles:
-                print(f"note: ratio {r.ratio:.1f} > {RATIO_LIMIT:g}; "
-                      + where_time_goes(r.rows, profiles[r.rows]))
+                print(
+                    f"note: ratio {r.ratio:.1f} > {RATIO_LIMIT:g}; "
+                    + where_time_goes(r.rows, profiles[r.rows])
+                )
             else:
-                print(f"note: ratio {r.ratio:.1f} > {RATIO_LIMIT:g} at {r.rows:,} rows; "
-                      "run with --profile to see where the time goes")
+                print(
+                    f"note: ratio {r.ratio:.1f} > {RATIO_LIMIT:g} at {r.rows:,} rows; "
+                    "run with --profile to see where the time goes"
+                )
 
 
 if __name__ == "__main__":

@@ -196,7 +196,8 @@ SELECT external_id, source_system, source_id, kind, title, body, started_at, end
            'source_system', source_system, 'started_at', iso_utc(started_at),
            'status', status, 'status_raw', status_raw, 'title', title,
            'to_phone', to_phone, 'to_phone_raw', to_phone_raw,
-           'transcript_text', transcript_text)::VARCHAR) AS content_hash
+           'transcript_text', transcript_text)::VARCHAR) AS content_hash,
+       getvariable('job') AS job
 FROM canon;
 
 -- 5. request bodies ------------------------------------------------------------------------------
@@ -276,11 +277,11 @@ b AS (
                'source_system', left(getvariable('source_system'), 100),
                'start_at', iso_utc(started_at),
                'title', _title,
-               'type', 'CALL'))::VARCHAR AS body
+               'type', 'CALL'))::VARCHAR AS _body
     FROM parts
 )
-SELECT external_id, getvariable('job') AS job, kind, source_system, started_at, body,
-       sha256(body) AS content_hash,
+SELECT external_id, getvariable('job') AS job, kind, source_system, started_at, _body AS body,
+       sha256(_body) AS content_hash,
        nullif(concat_ws(',', CASE WHEN _bad_from THEN 'participant_phone_not_e164' END,
                         CASE WHEN _bad_to THEN 'participant_phone_not_e164' END), '')
            AS warnings

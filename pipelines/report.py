@@ -239,33 +239,20 @@ def explain(story: dict[str, Any]) -> None:
         if r.get("raw"):
             console.print_json(data=r["raw"])
     if story["deliveries"]:
-        table(
-            "Delivery attempts",
-            [
-                "seq",
-                "time",
-                "target",
-                "phase",
-                "state",
-                "HTTP",
-                "engagement",
-                "error",
-                "request id",
-            ],
-            [
-                [
-                    d["seq"],
-                    str(d["recorded_at"])[:19],
-                    d["target"],
-                    d["phase"],
-                    d["state"] or "",
-                    d["http_status"] or "",
-                    d["engagement_id"] or "",
-                    (d["error"] or d["note"] or "")[:60],
-                    d["request_id"] or "",
-                ]
-                for d in story["deliveries"]
-            ],
-        )
+        console.print("[bold]Delivery attempts[/bold]")
+        for d in story["deliveries"]:
+            parts = [
+                f"#{d['seq']}",
+                str(d["recorded_at"])[:19],
+                d["target"],
+                d["phase"],
+                d["state"] or "",
+                f"HTTP {d['http_status']}" if d["http_status"] else "",
+                f"engagement {d['engagement_id']}" if d["engagement_id"] else "",
+                d["request_id"] or "",
+                d["error"] or "",
+                d["note"] or "",
+            ]
+            console.print("  " + "  ".join(p for p in parts if p), markup=False, highlight=False)
     else:
         console.print("no delivery attempt yet")

@@ -34,6 +34,9 @@ class JobStageReport:
 
 
 def stage_pipeline(staging: Path) -> dlt.Pipeline:
+    # Arrow tables get dlt's _dlt_load_id too: every staged row says which load wrote it (and
+    # _dlt_loads says when), which `purge` needs for rows that carry no time of their own.
+    dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True
     return dlt.pipeline(
         pipeline_name=workspace.STAGE_PIPELINE,
         destination=dlt.destinations.duckdb(str(staging.resolve())),

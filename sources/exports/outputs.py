@@ -65,6 +65,7 @@ class StageOutputs:
     rejected: int = 0  # records that could not be read at all (target NULL)
     target_rejected: dict[str, int] = field(default_factory=dict)
     reasons: dict[str, int] = field(default_factory=dict)  # "<target or record>:<reason>" -> n
+    files: int = 0  # files read (set by the caller, which reads them)
 
 
 def build_outputs(

@@ -60,6 +60,7 @@ class StageTally:
     reasons: dict[str, int] = field(default_factory=dict)
 
     def add(self, out: StageOutputs) -> None:
+        self.files += out.files
         self.read += out.read
         self.staged += out.staged
         self.folded += out.folded
@@ -90,7 +91,6 @@ def exports(
     def records(items: list[Any]) -> Iterator[Any]:
         listed = [(item["relative_path"], item.read_bytes) for item in items]
         out = stage_files(listed, job, settings, known or {}, lambda: _every_file(job))
-        tally.files += len(items)
         tally.add(out)
         for table_name, table in out.tables.items():
             if table.num_rows:
@@ -143,7 +143,9 @@ def stage_files(
     mapped = preset.map_files(sources, context)
     mapped.rejections.extend(unreadable)
     mapped.read += len(unreadable)
-    return build_outputs(mapped, settings, job.name, job.targets)
+    out = build_outputs(mapped, settings, job.name, job.targets)
+    out.files = len(sources) + len(unreadable)
+    return out
 
 
 def _read(files: FileList) -> tuple[list[SourceFile], list[RowRejection]]:

@@ -404,3 +404,26 @@ def test_known_recordings_join_calls_from_new_files(
     urls = {r["external_id"]: r["recording_url"] for r in records(result)}
     assert urls == {"twilio:CA1": expected, "twilio:CA3": None}
     assert ("recordings" in result.lookups) is bool(this_run)
+
+
+def test_a_recording_without_a_status_column_is_usable() -> None:
+    """Regression: `null OR false` is null in Arrow's non-Kleene or_, which dropped recordings
+    from files without a status column when stacked with files that have one."""
+    from sources.exports.canonical import MapContext, SourceFile
+    from sources.exports.presets import twilio
+    from sources.exports.readers import read_collections
+
+    plain = b'{"recordings": [{"call_sid": "CA1", "media_url": "https://api.twilio.com/x/RE1"}]}'
+    full = (
+        b'{"recordings": [{"call_sid": "CA2", "status": "completed", '
+        b'"media_url": "https://api.twilio.com/x/RE2"}], "calls": [{"sid": "CA1", '
+        b'"from": "+14155550100", "to": "+14155550101", "start_time": "2024-05-01T10:00:00Z"}]}'
+    )
+    files = [
+        SourceFile("a.json", read_collections("a.json", plain)),
+        SourceFile("b.json", read_collections("b.json", full)),
+    ]
+    mapped = twilio.map_files(files, MapContext("twilio", "twilio"))
+    assert mapped.records.column("recording_url").to_pylist() == [
+        "https://api.twilio.com/x/RE1.mp3"
+    ]

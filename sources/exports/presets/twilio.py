@@ -144,7 +144,7 @@ RECORDINGS_SCHEMA = pa.schema(
 def recording_urls(recordings: pa.Table) -> pa.Table:
     """call_sid -> one https .mp3 URL per call, from completed recordings only."""
     status = common.column(recordings, "status", "Status")
-    usable = pc.or_(pc.is_null(status), pc.equal(status, "completed"))
+    usable = pc.or_kleene(pc.is_null(status), pc.equal(status, "completed"))  # null OR x = x
     recordings = recordings.filter(pc.fill_null(usable, False))
     media = common.column(recordings, "media_url", "MediaUrl")
     uri = common.column(recordings, "uri", "Uri")
