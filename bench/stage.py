@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -192,22 +193,44 @@ class Run:
         return self.rows / self.wall if self.wall else 0.0
 
 
+# Runs the command given after the report path and writes its wall time and peak RSS there. A
+# child forked from a big process inherits that process's peak RSS in its ru_maxrss (Linux copies
+# the high-water mark of the mm it leaves at exec), so the bench never spawns the measured
+# command itself: this small `python -S` process does, and reports only its child's numbers.
+WRAPPER = """
+import json, os, sys, time
+report, argv = sys.argv[1], sys.argv[2:]
+started = time.perf_counter()
+pid = os.posix_spawn(argv[0], argv, os.environ)
+_, status, usage = os.wait4(pid, 0)
+wall = time.perf_counter() - started
+with open(report, "w") as fh:
+    json.dump({"wall": wall, "maxrss_kib": usage.ru_maxrss,
+               "returncode": os.waitstatus_to_exitcode(status)}, fh)
+"""
+
+
 def measure(tool: str, rows: int, cmd: list[str], cwd: Path, env: dict[str, str]) -> Run:
-    """Run `cmd` in its own process: wall seconds and that process's own peak RSS (wait4)."""
+    """Run `cmd` in its own process: wall seconds and that process's own peak RSS."""
     cwd.mkdir(parents=True, exist_ok=True)
     out_path, err_path = cwd / f"{tool}.stdout", cwd / f"{tool}.stderr"
+    report = cwd / f"{tool}.measure.json"
     with open(out_path, "w") as out, open(err_path, "w") as err:
-        started = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - started
-    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+        subprocess.run(
+            [sys.executable, "-S", "-c", WRAPPER, str(report), *cmd],
+            cwd=cwd,
+            env=env,
+            stdout=out,
+            stderr=err,
+            check=True,
+        )
+    measured = json.loads(report.read_text())
     run = Run(
         tool,
         rows,
-        wall,
-        usage.ru_maxrss / 1024,  # KiB on Linux
-        proc.returncode,
+        measured["wall"],
+        measured["maxrss_kib"] / 1024,  # KiB on Linux
+        measured["returncode"],
         out_path.read_text(),
         err_path.read_text(),
     )
@@ -267,20 +290,46 @@ def run_engagement_sync(data: Path, work: Path, rows: int) -> tuple[Run, Path]:
 
 def run_reference(data: Path, work: Path, rows: int) -> tuple[Run, Path]:
     out = work / "reference.duckdb"
-    cmd = [
-        *duckdb_cli(),
-        str(out),
-        "-bail",
-        "-cmd",
-        f"SET VARIABLE calls_csv = '{data / CALLS_FILE}'",
-        "-cmd",
-        f"SET VARIABLE recordings_csv = '{data / RECORDINGS_FILE}'",
-        "-cmd",
-        f"SET VARIABLE source_file = '{CALLS_FILE}'",
-        "-f",
-        str(REFERENCE_SQL),
-    ]
+    cmd = [*duckdb_cli(), str(out), "-bail"]
+    for setting in reference_variables(data):
+        cmd += ["-cmd", setting]
+    cmd += ["-f", str(REFERENCE_SQL)]
     return measure("reference", rows, cmd, work, child_env(work)), out
+
+
+def reference_variables(data: Path) -> list[str]:
+    return [
+        f"SET VARIABLE calls_csv = '{data / CALLS_FILE}'",
+        f"SET VARIABLE recordings_csv = '{data / RECORDINGS_FILE}'",
+        f"SET VARIABLE source_file = '{CALLS_FILE}'",
+    ]
+
+
+def reference_statements(data: Path, work: Path) -> list[dict[str, Any]]:
+    """The reference script again, statement by statement under the shell's `.timer on`."""
+    work.mkdir(parents=True, exist_ok=True)
+    lines = REFERENCE_SQL.read_text().splitlines()
+    text = "\n".join(line for line in lines if not line.lstrip().startswith("--"))
+    statements = [st.strip() for st in re.split(r";[ \t]*\n", text) if st.strip()]
+    script = "\n".join(
+        [*(f"{v};" for v in reference_variables(data)), ".timer on"]
+        + [st.rstrip(";") + ";" for st in statements]
+    )
+    result = subprocess.run(
+        [*duckdb_cli(), str(work / "reference-timed.duckdb"), "-bail"],
+        input=script,
+        capture_output=True,
+        text=True,
+        cwd=work,
+        env=child_env(work),
+    )
+    times = [float(t) for t in re.findall(r"Run Time \(s\): real ([\d.]+)", result.stdout)]
+    if result.returncode != 0 or len(times) != len(statements):
+        return [{"statement": f"(timing failed: {result.stderr.strip()[-300:]})", "seconds": 0.0}]
+    return [
+        {"statement": " ".join(st.split())[:70], "seconds": t}
+        for st, t in zip(statements, times, strict=True)
+    ]
 
 
 # --- output parity -------------------------------------------------------------------------------
@@ -707,6 +756,22 @@ def print_profile(rows: int, profile: dict[str, Any], es: Run | None, ref: Run |
     )
 
 
+def print_reference_statements(rows: int, statements: list[dict[str, Any]]) -> None:
+    total = sum(s["seconds"] for s in statements)
+    print(f"\nreference at {rows:,} rows, statement by statement (duckdb .timer; >= 0.05 s)")
+    print(
+        table(
+            ["statement", "seconds", "share"],
+            [
+                [s["statement"], f"{s['seconds']:.1f}", f"{100 * s['seconds'] / total:.0f} %"]
+                for s in statements
+                if s["seconds"] >= 0.05
+            ]
+            + [["sum", f"{total:.1f}", "100 %"]],
+        )
+    )
+
+
 def where_time_goes(rows: int, profile: dict[str, Any]) -> str:
     steps = sorted(
         (s for s in profile["steps"] if s["group"] == "step"),
@@ -761,7 +826,7 @@ def main() -> None:
         root, temporary = Path(tempfile.mkdtemp(prefix="bench-stage-")), True
     root.mkdir(parents=True, exist_ok=True)
     runs: list[Run] = []
-    summaries, parities, profiles = {}, {}, {}
+    summaries, parities, profiles, statements = {}, {}, {}, {}
     try:
         for rows in sizes:
             data = root / f"{rows}" / "exports"
@@ -781,6 +846,7 @@ def main() -> None:
             if args.profile:
                 print(f"[{rows:,} rows] profile ...", flush=True)
                 profiles[rows] = run_profile(data, work / "profile")
+                statements[rows] = reference_statements(data, work / "reference-timed")
             if not args.keep and args.data_dir is None:
                 shutil.rmtree(work, ignore_errors=True)
     finally:
@@ -795,6 +861,8 @@ def main() -> None:
         print_profile(
             rows, profile, by_size.get(("engagement-sync", rows)), by_size.get(("reference", rows))
         )
+        if rows in statements:
+            print_reference_statements(rows, statements[rows])
     over = [r for r in runs if r.tool == "engagement-sync" and (r.ratio or 0) > RATIO_LIMIT]
     if over:
         print()

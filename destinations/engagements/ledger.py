@@ -15,6 +15,8 @@ from datetime import datetime
 
 import duckdb
 
+from destinations.engagements.groupcommit import GroupCommit
+
 DELIVERED = ("created", "existing", "updated")
 
 DDL = """
@@ -87,6 +89,7 @@ class Ledger:
     ) -> None:
         self._con = con
         self._lock = threading.Lock()
+        self._writer = GroupCommit(con, self._lock)
         self.destination, self.target, self.run_id = destination, target, run_id
         ensure_ledger(con)
 
@@ -157,37 +160,24 @@ class Ledger:
             return {r[0] for r in rows.fetchall()}
 
     def close(self) -> None:
+        self._writer.close()
         with self._lock:
             self._con.execute("CHECKPOINT")
             self._con.close()
 
     def _insert(self, external_id: str, phase: str, state: str | None, **values: object) -> None:
-        columns = [
-            "run_id",
-            "pid",
-            "destination",
-            "target",
-            "external_id",
-            "phase",
-            "state",
-            *values,
-        ]
-        params = [
-            self.run_id,
-            os.getpid(),
-            self.destination,
-            self.target,
-            external_id,
-            phase,
-            state,
-            *values.values(),
-        ]
-        sql = (
-            f"INSERT INTO engagements.deliveries ({', '.join(columns)}) "
-            f"VALUES ({', '.join('?' * len(columns))})"
+        self._writer.write(
+            {
+                "run_id": self.run_id,
+                "pid": os.getpid(),
+                "destination": self.destination,
+                "target": self.target,
+                "external_id": external_id,
+                "phase": phase,
+                "state": state,
+                **values,
+            }
         )
-        with self._lock:
-            self._con.execute(sql, params)
 
 
 # The content hash an outcome row carries is that of its intent: set on outcomes from the
