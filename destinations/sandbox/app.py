@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
@@ -43,7 +43,11 @@ def create_app(config: SandboxConfig) -> Starlette:
     ]
     app = SandboxApp(
         routes=routes,
-        exception_handlers={HTTPException: _http_error, Exception: _server_error},
+        exception_handlers={
+            HTTPException: _http_error,
+            ClientDisconnect: _client_gone,
+            Exception: _server_error,
+        },
     )
     app.state.config = config
     app.state.store = store
@@ -64,6 +68,11 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     detail = f"{request.method} {request.url.path}: {exc.detail}"
     return _error(request, exc.status_code, detail, dict(exc.headers or {}))
+
+
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    """The client hung up mid-request (a killed push): nobody to answer, nothing to log."""
+    return Response(status_code=499)
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:

@@ -24,23 +24,36 @@ FAULTS = {
     "read timeouts": {"read_timeout_rate": 0.1, "read_timeout_s": 2.0},
     "429 storms": {"storm_every": 20, "storm_length": 2},
     "media timeouts": {"media_timeout_rate": 0.2},
-    "all together": {"latency_ms": 10, "error_rate": 0.1, "lost_response_rate": 0.1,
-                     "read_timeout_rate": 0.05, "read_timeout_s": 2.0, "storm_every": 25,
-                     "storm_length": 2, "media_timeout_rate": 0.05},
+    "all together": {
+        "latency_ms": 10,
+        "error_rate": 0.1,
+        "lost_response_rate": 0.1,
+        "read_timeout_rate": 0.05,
+        "read_timeout_s": 2.0,
+        "storm_every": 25,
+        "storm_length": 2,
+        "media_timeout_rate": 0.05,
+    },
 }
 
 
 def staged_ids(staging: Path, target: str) -> list[str]:
     with duckdb.connect(str(staging)) as con:
-        return [r[0] for r in con.execute(
-            f"SELECT external_id FROM engagements.{target}_requests").fetchall()]
+        return [
+            r[0]
+            for r in con.execute(
+                f"SELECT external_id FROM engagements.{target}_requests"
+            ).fetchall()
+        ]
 
 
 def held(sandbox: SandboxServer, target: str) -> Counter:
     if target == "v2":
         return Counter(e["external_id"] for e in sandbox.store.v2_engagements())
-    return Counter((e["timestamp"], e["metadata"].get("toNumber"), e["metadata"].get("fromNumber"))
-                   for e in sandbox.store.v1_engagements())
+    return Counter(
+        (e["timestamp"], e["metadata"].get("toNumber"), e["metadata"].get("fromNumber"))
+        for e in sandbox.store.v1_engagements()
+    )
 
 
 def push_until_done(staging: Path, sandbox: SandboxServer, target: str, runs: int = 6) -> None:
@@ -54,8 +67,9 @@ def push_until_done(staging: Path, sandbox: SandboxServer, target: str, runs: in
 
 @pytest.mark.parametrize("fault", list(FAULTS))
 @pytest.mark.parametrize("target", ["v1", "v2"])
-def test_each_fault_alone_and_all_together(staging: Path, sample_job: Job, target: str,
-                                           fault: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_each_fault_alone_and_all_together(
+    staging: Path, sample_job: Job, target: str, fault: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from destinations.engagements import sink
 
     monkeypatch.setattr(sink.RunSpec, "__init__", _fast_retries(sink.RunSpec.__init__))
@@ -91,8 +105,9 @@ def _fast_retries(init):  # type: ignore[no-untyped-def]
     return patched
 
 
-def test_daily_quota_stops_the_run_and_keeps_everything_pending(staging: Path,
-                                                                sample_job: Job) -> None:
+def test_daily_quota_stops_the_run_and_keeps_everything_pending(
+    staging: Path, sample_job: Job
+) -> None:
     stage(staging, [sample_job])
     config = SandboxConfig(v1_daily_limit=12, v1_requests_per_10s=100_000)
     with SandboxServer(config) as sandbox:
