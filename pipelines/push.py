@@ -32,7 +32,7 @@ from destinations.engagements.sink import (
     start_run,
 )
 from destinations.engagements.staging_db import opened, table_exists
-from pipelines import workspace
+from pipelines import dryrun, workspace
 from pipelines.destinations_config import DestinationSettings
 
 SINKS = {"v1": engagements_v1, "v2": engagements_v2}
@@ -66,6 +66,7 @@ class PushReport:
     requests: int = 0
     throttled: int = 0
     dry_run: bool = False
+    plan: dict[str, Any] | None = None  # --dry-run: what would happen, and why
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -152,7 +153,10 @@ def push(
     target = settings.target
     pending = count_pending(staging, target, settings.destination_id, scope)
     report = PushReport(target, settings.destination_id, pending, dry_run=dry_run)
-    if dry_run or pending == 0:
+    if dry_run:
+        report.plan = dryrun.plan(staging, target, settings.destination_id)
+        return report
+    if pending == 0:
         return report
     check_access(settings)
     pipeline = dlt.pipeline(

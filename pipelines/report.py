@@ -91,10 +91,18 @@ def push_table(reports: list[dict[str, Any]]) -> None:
     )
     for r in reports:
         if r["dry_run"]:
+            plan = r["plan"]
             console.print(
-                f"{r['target']}: dry run, {r['pending']} request(s) would be sent to "
-                f"{r['destination']}; nothing was sent"
+                f"{r['target']} dry run against {r['destination']}: would create "
+                f"{plan['create']}, update {plan['update']} (v1 drift), resend or look "
+                f"up {plan['resend_or_reconcile']}; nothing was sent"
             )
+            for what, counts in (
+                ("skip", plan["skip"]),
+                ("rejected before sending", plan["rejected"]),
+            ):
+                if counts:
+                    console.print(f"  {what}: " + ", ".join(f"{k} {n}" for k, n in counts.items()))
         elif r["pending"] == 0:
             console.print(f"{r['target']}: nothing new to deliver to {r['destination']}")
 

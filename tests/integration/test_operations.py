@@ -263,3 +263,20 @@ def test_a_fixed_contact_map_rereads_the_job(sample: Path) -> None:
             f"({','.join(repr(m[0]) for m in missing) or 'NULL'})"
         ).fetchall()
     assert n == sum(1 for m in missing if (m[2] if m[3] == "outbound" else m[1]))
+
+
+def test_dry_run_says_what_would_happen_and_sends_nothing(
+    sample: Path, env: dict, sandbox: SandboxServer
+) -> None:
+    invoke("stage", *job_args(sample))
+    data = invoke("push", "--dry-run")
+    by_target = {r["target"]: r for r in data["push"]}
+    assert sandbox.store.count_v1() + sandbox.store.count_v2() == 0
+    assert by_target["v2"]["plan"]["create"] == by_target["v2"]["pending"] > 0
+    assert by_target["v2"]["plan"]["rejected"]["no_media_url"] > 0
+    assert by_target["v1"]["plan"]["rejected"]["no_contact"] > 0
+    invoke("push")
+    after = invoke("push", "--dry-run")["push"]
+    assert all(r["plan"]["create"] == 0 and r["plan"]["skip"]["created"] > 0 for r in after)
+    text = runner.invoke(app, ["push", "--dry-run"]).stdout
+    assert "would create 0" in text and "nothing was sent" in text
