@@ -38,6 +38,7 @@ from pipelines.options import (
     Staging,
     Target,
     Truncate,
+    ValidateDns,
     job_flags,
     targets,
     utc_date,
@@ -90,6 +91,7 @@ def stage_cmd(
     allow_unassociated: AllowUnassociated = None,
     is_private: IsPrivate = None,
     truncate_transcripts: Truncate = None,
+    validate_dns: ValidateDns = None,
     force_new_prefix: ForceNewPrefix = False,
     fail_on_rejects: FailOnRejects = False,
     json: Json = False,
@@ -111,6 +113,7 @@ def stage_cmd(
         allow_unassociated=allow_unassociated,
         is_private=is_private,
         truncate_transcripts=truncate_transcripts,
+        validate_dns=validate_dns,
     )
 
     def work(run: Any) -> list[dict[str, Any]]:
@@ -198,6 +201,7 @@ def sync_cmd(
     allow_unassociated: AllowUnassociated = None,
     is_private: IsPrivate = None,
     truncate_transcripts: Truncate = None,
+    validate_dns: ValidateDns = None,
     target: Target = "all",
     run_workflows: RunWorkflows = True,
     force_new_prefix: ForceNewPrefix = False,
@@ -220,6 +224,7 @@ def sync_cmd(
         allow_unassociated=allow_unassociated,
         is_private=is_private,
         truncate_transcripts=truncate_transcripts,
+        validate_dns=validate_dns,
     )
     options = SyncOptions(targets(target), run_workflows, force_new_prefix)
     _sync_like("sync", staging, job, flags, options, fail_on_rejects, json)
@@ -243,6 +248,7 @@ def backfill_cmd(
     allow_unassociated: AllowUnassociated = None,
     is_private: IsPrivate = None,
     truncate_transcripts: Truncate = None,
+    validate_dns: ValidateDns = None,
     target: Target = "all",
     run_workflows: Annotated[
         bool,
@@ -270,6 +276,7 @@ def backfill_cmd(
         allow_unassociated=allow_unassociated,
         is_private=is_private,
         truncate_transcripts=truncate_transcripts,
+        validate_dns=validate_dns,
     )
     start, end = utc_date(since, "--since"), utc_date(until, "--until")
     if start and end and end <= start:

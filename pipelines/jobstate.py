@@ -35,6 +35,7 @@ def fingerprint(job: Job) -> str:
             "truncate_transcripts",
             "file_glob",
             "path",
+            "validate_dns",
         )
     }
     for key in ("contact_map", "owner_map", "mapping"):

@@ -51,6 +51,10 @@ IsPrivate = Annotated[
     bool | None,
     typer.Option("--is-private/--not-private", help="v2 is_private (omitted when not given)."),
 ]
+ValidateDns = Annotated[
+    bool | None,
+    typer.Option("--validate-dns/--no-validate-dns", help="Resolve media_url hosts (all public)."),
+]
 Truncate = Annotated[
     bool | None,
     typer.Option(

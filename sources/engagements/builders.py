@@ -183,7 +183,7 @@ def build_v2_request(record: CanonicalRecord, settings: BuildSettings) -> BuiltR
             "recording_url",
             "the record has no recording; v2 creates engagements from media",
         )
-    if problem := check_media_url(media_url):
+    if problem := check_media_url(media_url, settings.resolve):
         return Rejection("v2", problem.code, "recording_url", problem.message)
     media_url = as_uri(media_url)
     if media_url is None:

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from sources.engagements.maps import ContactIndex, OwnerIndex
+from sources.engagements.media_url import Resolver
 
 # HubSpot's built-in call outcomes (GUIDs are the same in every portal).
 HUBSPOT_DEFAULT_DISPOSITIONS: Mapping[str, str] = {
@@ -27,3 +28,6 @@ class BuildSettings:
     contacts: ContactIndex = field(default_factory=ContactIndex)
     owners: OwnerIndex = field(default_factory=OwnerIndex)
     dispositions: Mapping[str, str] = field(default_factory=lambda: HUBSPOT_DEFAULT_DISPOSITIONS)
+    # validate_dns: media_url host names are resolved and every address must be public. The
+    # resolver is injected (tests pass a fake; the job passes a cached DNS look-up).
+    resolve: Resolver | None = None

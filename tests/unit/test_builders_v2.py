@@ -417,3 +417,14 @@ def test_every_built_body_fits_the_schema(
     assert len(result.external_id) <= 500
     validator.validate(sendable(result.body, run_workflows))
     assert sum(1 for p in result.body.get("participants", []) if p.get("is_owner")) <= 1
+
+
+def test_validate_dns_uses_the_injected_resolver() -> None:
+    """validate_dns: a public-looking name that resolves to a private address is refused."""
+    answers = {"media.example.com": ("93.184.216.34",), "sneaky.example.com": ("10.0.0.7",)}
+    settings = BuildSettings(source_system="twilio", resolve=lambda host: answers[host])
+    ok = build_v2_request(call(recording_url="https://media.example.com/a.mp3"), settings)
+    bad = build_v2_request(call(recording_url="https://sneaky.example.com/a.mp3"), settings)
+    assert isinstance(ok, BuiltRequest)
+    assert isinstance(bad, Rejection) and bad.reason == "media_url_private_host"
+    assert "resolves to 10.0.0.7" in bad.message
