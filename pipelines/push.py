@@ -206,6 +206,8 @@ def push(
             setattr(report, name, getattr(pusher.counts, name))
         if pusher.stopped is not None:
             raise pusher.stopped
+        if failure is None and pusher.failure is not None:
+            raise pusher.failure
     if failure is not None:
         raise failure
     return report

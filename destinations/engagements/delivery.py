@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import stamina
@@ -89,30 +90,49 @@ class Pusher:
         self.progress = progress
         self.counts = PushCounts()
         self.stopped: StopRunError | None = None
+        self.failure: BaseException | None = None  # what went wrong in the last sends
         self._pool = ThreadPoolExecutor(options.max_concurrency, thread_name_prefix="send")
+        # Sends of one batch overlap the next batch: the senders never wait for a batch's
+        # slowest request. At most `_window` records are queued or in flight.
+        self._inflight: deque[Future[None]] = deque()
+        self._window = options.max_concurrency * 4
 
     def push(self, rows: list[PendingRequest]) -> None:
-        """Deliver `rows`; raises StopRunError (latched: later calls send nothing)."""
+        """Start delivering `rows`; raises the first failure of earlier sends, and StopRunError
+        (latched: later calls send nothing). `drain` waits for the rest."""
         if self.stopped:
             raise self.stopped
         states = self.ledger.states([r.external_id for r in rows])
-        futures = [
-            self._pool.submit(
-                self._deliver, row, states.get(row.external_id, LedgerState("pending"))
-            )
-            for row in rows
-        ]
-        errors = [f.exception() for f in futures]
-        for error in errors:
-            if error is not None and not isinstance(error, StopRunError):
-                raise error
+        for row in rows:
+            state = states.get(row.external_id, LedgerState("pending"))
+            self._inflight.append(self._pool.submit(self._deliver, row, state))
+            while len(self._inflight) > self._window:
+                self._settle(self._inflight.popleft())
+
+    def drain(self) -> None:
+        """Wait for every send started so far; raise what went wrong, StopRunError first."""
+        failure: BaseException | None = None
+        while self._inflight:
+            try:
+                self._settle(self._inflight.popleft())
+            except BaseException as exc:  # keep draining: every started send must finish
+                failure = failure or exc
         if self.stopped:
             raise self.stopped
+        if failure is not None:
+            raise failure
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
         if self.progress:
             self.progress.close()
+
+    def _settle(self, future: Future[None]) -> None:
+        error = future.exception()
+        if isinstance(error, StopRunError):
+            raise error
+        if error is not None:
+            raise error
 
     def _deliver(self, row: PendingRequest, state: LedgerState) -> None:
         try:

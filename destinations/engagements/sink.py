@@ -88,6 +88,10 @@ def finish_run(run_id: str, target: str) -> Pusher | None:
     with _registry_lock:
         pusher = _registry.pop((run_id, target), None)
     if pusher is not None:
+        try:
+            pusher.drain()  # the last batches' sends are still under way
+        except BaseException as exc:
+            pusher.failure = exc
         pusher.close()
         pusher.client.close()
         pusher.ledger.close()
