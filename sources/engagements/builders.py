@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sources.engagements import titles
@@ -25,6 +25,7 @@ V2_SOURCE_SYSTEM_LIMIT = 100
 V2_EXTERNAL_ID_LIMIT = 500
 V2_TRANSCRIPT_CHARS = 900_000
 V2_TRANSCRIPT_BYTES = 950_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS_2000 = 946_684_800_000
 _MS_2100 = 4_102_444_800_000
 _GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
@@ -57,11 +58,12 @@ class BuiltRequest:
 
 
 def to_ms(value: datetime | None) -> int | None:
+    """Unix milliseconds, in integer arithmetic (float timestamps round 1 ms off at times)."""
     if value is None:
         return None
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return int(value.timestamp() * 1000)
+    return (value - _EPOCH) // timedelta(milliseconds=1)
 
 
 def _ms_problem(target: str, name: str, ms: int | None) -> Rejection | None:

@@ -420,3 +420,11 @@ def test_every_built_body_has_the_seed_shape(record: dict[str, Any], allow: bool
     assert 946_684_800_000 <= exact_ms < 4_102_444_800_000
     assert result.body["associations"]["contactIds"] or allow
     assert result.content_hash == content_hash(result.body)
+
+
+def test_timestamp_ms_is_exact_for_sub_second_times() -> None:
+    """Regression (found by hypothesis): float maths made 2004-02-01T00:00:00.001Z 1 ms early."""
+    from sources.engagements.builders import to_ms
+
+    value = datetime(2004, 2, 1, 0, 0, 0, 1000, tzinfo=UTC)
+    assert to_ms(value) == 1_075_593_600_001
