@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 import phonenumbers
@@ -19,6 +20,7 @@ def counterpart_phone(record: CanonicalRecord) -> str | None:
     return record.get("from_phone") or record.get("from_phone_raw")
 
 
+@lru_cache(maxsize=200_000)  # phonenumbers' parse + format is most of a title's cost
 def display_phone(phone: str) -> str:
     """+14155552671 -> '+1 415 555 2671' (digits grouped the international way)."""
     try:

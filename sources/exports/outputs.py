@@ -53,6 +53,7 @@ REJECTION_SCHEMA = pa.schema(
         ("raw", pa.string()),
     ]
 )
+CHUNK_ROWS = 50_000
 BUILDERS = {"v1": build_v1_request, "v2": build_v2_request}
 
 
@@ -72,18 +73,23 @@ def build_outputs(
     mapped: MappedRows, settings: BuildSettings, job: str, targets: tuple[str, ...] = ("v1", "v2")
 ) -> StageOutputs:
     records = mapped.records
-    rows = _rows(records)
     hashes: list[str] = []
-    requests: dict[str, list[dict[str, Any]]] = {t: [] for t in targets}
+    parts: dict[str, list[pa.Table]] = {t: [] for t in targets}
     rejections = [_row_rejection(r, job, settings.source_system) for r in mapped.rejections]
-    for row in rows:
-        hashes.append(record_hash(row))
-        for target in targets:
-            built = BUILDERS[target](row, settings)
-            if isinstance(built, Rejection):
-                rejections.append(_target_rejection(built, row, job))
-            else:
-                requests[target].append(_request_row(built, row, job))
+    # In chunks: a record's Python dict lives only while its chunk is built (memory stays flat
+    # however large the export), and each chunk's requests become Arrow at once.
+    for offset in range(0, records.num_rows, CHUNK_ROWS):
+        requests: dict[str, list[dict[str, Any]]] = {t: [] for t in targets}
+        for row in _rows(records.slice(offset, CHUNK_ROWS)):
+            hashes.append(record_hash(row))
+            for target in targets:
+                built = BUILDERS[target](row, settings)
+                if isinstance(built, Rejection):
+                    rejections.append(_target_rejection(built, row, job))
+                else:
+                    requests[target].append(_request_row(built, row, job))
+        for target, built_rows in requests.items():
+            parts[target].append(pa.Table.from_pylist(built_rows, REQUEST_SCHEMA))
     records = records.set_column(
         records.schema.get_field_index("content_hash"),
         "content_hash",
@@ -95,8 +101,10 @@ def build_outputs(
         "meetings": records.filter(pc.equal(records["kind"], "meeting")),
         "rejected_records": pa.Table.from_pylist(rejections, REJECTION_SCHEMA),
     }
-    for target, built_rows in requests.items():
-        tables[f"{target}_requests"] = pa.Table.from_pylist(built_rows, REQUEST_SCHEMA)
+    for target, tables_of_target in parts.items():
+        tables[f"{target}_requests"] = (
+            pa.concat_tables(tables_of_target) if tables_of_target else REQUEST_SCHEMA.empty_table()
+        )
     for name, lookup in mapped.lookups.items():
         tables[name] = lookup.append_column("job", pa.array([job] * lookup.num_rows, pa.string()))
     per_target = {t: sum(1 for r in rejections if r["target"] == t) for t in targets}
