@@ -21,6 +21,7 @@ from pipelines.options import (
     DEFAULT,
     AllowUnassociated,
     ContactMap,
+    DispositionMap,
     FailOnRejects,
     FileGlob,
     ForceNewPrefix,
@@ -71,6 +72,17 @@ def _recorded(staging: Path, command: str, work: Callable[[Any], Any]) -> Any:
         _fail(exc)
 
 
+def _workflows_by_job() -> dict[str, bool]:
+    """Each configured job's own run_workflows (no jobs configured: the default applies)."""
+    from destinations.engagements.errors import ConfigError
+    from pipelines.jobs import select_jobs
+
+    try:
+        return {job.name: job.run_workflows for job in select_jobs(None, {})}
+    except ConfigError:
+        return {}
+
+
 def _rejected_any(staged: list[dict[str, Any]]) -> bool:
     return any(r["rejected"] or any(r["target_rejected"].values()) for r in staged)
 
@@ -92,6 +104,7 @@ def stage_cmd(
     is_private: IsPrivate = None,
     truncate_transcripts: Truncate = None,
     validate_dns: ValidateDns = None,
+    disposition_map: DispositionMap = None,
     force_new_prefix: ForceNewPrefix = False,
     fail_on_rejects: FailOnRejects = False,
     json: Json = False,
@@ -114,6 +127,7 @@ def stage_cmd(
         is_private=is_private,
         truncate_transcripts=truncate_transcripts,
         validate_dns=validate_dns,
+        disposition_map=disposition_map,
     )
 
     def work(run: Any) -> list[dict[str, Any]]:
@@ -134,7 +148,7 @@ def stage_cmd(
 def push_cmd(
     staging: Staging = DEFAULT,
     target: Target = "all",
-    run_workflows: RunWorkflows = True,
+    run_workflows: RunWorkflows = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Send nothing.")] = False,
     json: Json = False,
 ) -> None:
@@ -143,13 +157,15 @@ def push_cmd(
     from pipelines.push import push
 
     def work(run: Any) -> list[dict[str, Any]]:
+        per_job = _workflows_by_job() if run_workflows is None else {}
         reports = [
             push(
                 staging,
                 resolve(t, require_token=not dry_run),
-                run_workflows,
+                run_workflows is not False,
                 dry_run,
                 run_id=run.run_id,
+                run_workflows_by_job=per_job,
             ).as_dict()
             for t in targets(target)
         ]
@@ -202,8 +218,9 @@ def sync_cmd(
     is_private: IsPrivate = None,
     truncate_transcripts: Truncate = None,
     validate_dns: ValidateDns = None,
+    disposition_map: DispositionMap = None,
     target: Target = "all",
-    run_workflows: RunWorkflows = True,
+    run_workflows: RunWorkflows = None,
     force_new_prefix: ForceNewPrefix = False,
     fail_on_rejects: FailOnRejects = False,
     json: Json = False,
@@ -225,6 +242,7 @@ def sync_cmd(
         is_private=is_private,
         truncate_transcripts=truncate_transcripts,
         validate_dns=validate_dns,
+        disposition_map=disposition_map,
     )
     options = SyncOptions(targets(target), run_workflows, force_new_prefix)
     _sync_like("sync", staging, job, flags, options, fail_on_rejects, json)
@@ -249,6 +267,7 @@ def backfill_cmd(
     is_private: IsPrivate = None,
     truncate_transcripts: Truncate = None,
     validate_dns: ValidateDns = None,
+    disposition_map: DispositionMap = None,
     target: Target = "all",
     run_workflows: Annotated[
         bool,
@@ -277,6 +296,7 @@ def backfill_cmd(
         is_private=is_private,
         truncate_transcripts=truncate_transcripts,
         validate_dns=validate_dns,
+        disposition_map=disposition_map,
     )
     start, end = utc_date(since, "--since"), utc_date(until, "--until")
     if start and end and end <= start:

@@ -20,7 +20,7 @@ import dlt
 
 from destinations.engagements.errors import ConfigError
 from sources.engagements.maps import ContactIndex, OwnerIndex
-from sources.engagements.settings import BuildSettings
+from sources.engagements.settings import HUBSPOT_DEFAULT_DISPOSITIONS, BuildSettings
 from sources.exports.mapping import MappingError, parse_mapping
 from sources.exports.presets import PRESET_NAMES
 from sources.exports.source import ExportJob
@@ -48,6 +48,7 @@ class Job:
     truncate_transcripts: bool = False
     mapping: str | None = None  # generic preset: the TOML mapping file
     validate_dns: bool = False  # resolve media_url hosts; every address must be public
+    disposition_map: str | None = None  # CSV disposition,guid: v1 call outcomes of the portal
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -81,16 +82,40 @@ def make_job(name: str, values: dict[str, Any], base_dir: Path | None = None) ->
     if not targets or set(targets) - set(TARGETS):
         raise ConfigError(f"job {name}: targets must be a list of v1 and/or v2, not {targets!r}")
     clean = {k: v for k, v in values.items() if v is not None}
+    _check_types(name, clean)
     clean["targets"] = targets
     if values["preset"] == "generic" and not values.get("mapping"):
         raise ConfigError(
             f"job {name}: the generic preset needs a mapping file; add "
             f'mapping = "…toml" to [engagement_sync.jobs.{name}] or pass --mapping'
         )
-    for key in ("path", "contact_map", "owner_map", "mapping"):
+    for key in ("path", "contact_map", "owner_map", "mapping", "disposition_map"):
         if key in clean and base_dir is not None and not _URL.match(str(clean[key])):
             clean[key] = str((base_dir / os.path.expanduser(str(clean[key]))).resolve())
     return Job(name=name, **clean)
+
+
+_BOOLS = {
+    "run_workflows",
+    "allow_unassociated",
+    "truncate_transcripts",
+    "validate_dns",
+    "is_private",
+}
+
+
+def _check_types(name: str, values: dict[str, Any]) -> None:
+    """A bad value stops with the key, the value and what it should be."""
+    for key, value in values.items():
+        if key == "targets":
+            continue
+        expected = bool if key in _BOOLS else str
+        if not isinstance(value, expected):
+            kind = "true or false" if expected is bool else "a string"
+            raise ConfigError(
+                f"job {name}: {key} = {value!r} must be {kind}; fix it in "
+                f"[engagement_sync.jobs.{name}]"
+            )
 
 
 def configured_jobs() -> dict[str, dict[str, Any]]:
@@ -182,11 +207,18 @@ def split_path(path: str, file_glob: str | None = None) -> tuple[str, str]:
 def build_settings(job: Job) -> BuildSettings:
     """Builder settings, loading the job's contact and owner maps (CSV files)."""
     contacts, owners = ContactIndex(), OwnerIndex()
+    dispositions = dict(HUBSPOT_DEFAULT_DISPOSITIONS)
     try:
         if job.contact_map:
             contacts = ContactIndex.from_rows(
                 _csv_rows(job.contact_map, "contact_map", ("contact_id", "email", "phone"))
             )
+        if job.disposition_map:
+            rows = _csv_rows(job.disposition_map, "disposition_map", ("disposition", "guid"))
+            dispositions = {
+                **HUBSPOT_DEFAULT_DISPOSITIONS,
+                **{r["disposition"].strip().lower(): r["guid"].strip() for r in rows},
+            }
         if job.owner_map:
             owners = OwnerIndex.from_rows(
                 _csv_rows(job.owner_map, "owner_map", ("owner_id", "email"))
@@ -204,6 +236,7 @@ def build_settings(job: Job) -> BuildSettings:
         contacts=contacts,
         owners=owners,
         resolve=resolve_host if job.validate_dns else None,
+        dispositions=dispositions,
     )
 
 
@@ -221,7 +254,7 @@ def _csv_rows(path: str, key: str, header: tuple[str, ...]) -> list[dict[str, st
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
-            missing = set(header[:1]) - set(reader.fieldnames or ())
+            missing = set(header) - set(reader.fieldnames or ())
             if missing:
                 raise ConfigError(f"{key} {path}: the header must be {','.join(header)}")
             return list(reader)

@@ -38,7 +38,7 @@ def fingerprint(job: Job) -> str:
             "validate_dns",
         )
     }
-    for key in ("contact_map", "owner_map", "mapping"):
+    for key in ("contact_map", "owner_map", "mapping", "disposition_map"):
         path = getattr(job, key)
         settings[key] = hashlib.sha256(Path(path).read_bytes()).hexdigest() if path else None
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()

@@ -23,7 +23,7 @@ ForceNewPrefix = Annotated[
     typer.Option("--force-new-prefix", help="Accept a changed prefix (every record becomes new)."),
 ]
 RunWorkflows = Annotated[
-    bool,
+    bool | None,
     typer.Option(
         "--run-workflows/--no-run-workflows", help="v2: let workflows fire for new engagements."
     ),
@@ -50,6 +50,9 @@ AllowUnassociated = Annotated[
 IsPrivate = Annotated[
     bool | None,
     typer.Option("--is-private/--not-private", help="v2 is_private (omitted when not given)."),
+]
+DispositionMap = Annotated[
+    str | None, typer.Option(help="CSV disposition,guid: your portal's v1 call outcomes.")
 ]
 ValidateDns = Annotated[
     bool | None,

@@ -115,7 +115,7 @@ def pending_requests(staging: Path, target: str, destination_id: str, scope: Sco
                 return
             query, params = scope.sql(target, destination_id)
             reader = con.execute(
-                f"SELECT external_id, body, content_hash FROM ({query})", params
+                f"SELECT external_id, body, content_hash, job FROM ({query})", params
             ).fetch_record_batch(10_000)
             for batch in reader:
                 yield pa.Table.from_batches([batch])
@@ -147,9 +147,11 @@ def push(
     show_progress: bool = True,
     scope: Scope = Scope(),
     run_id: str | None = None,
+    run_workflows_by_job: dict[str, bool] | None = None,
 ) -> PushReport:
     """Deliver every pending request of one target within `scope`; StopRunError for run-level
-    problems. Ledger rows carry `run_id` (a fresh one when not given)."""
+    problems. Ledger rows carry `run_id` (a fresh one when not given). v2 `run_workflows` is
+    the job's own setting where `run_workflows_by_job` has it, else `run_workflows`."""
     target = settings.target
     pending = count_pending(staging, target, settings.destination_id, scope)
     report = PushReport(target, settings.destination_id, pending, dry_run=dry_run)
@@ -175,6 +177,7 @@ def push(
         settings.timeout,
         settings.ca_bundle or True,
         total=pending if show_progress else 0,
+        run_workflows_by_job=dict(run_workflows_by_job or {}),
     )
     start_run(spec)  # the sink finds this Pusher by run_id: the token never passes through dlt
     destination = SINKS[target](staging=spec.staging, run_id=spec.run_id, api_token="registered")

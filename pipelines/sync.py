@@ -25,7 +25,7 @@ from pipelines.summary import run_summary
 @dataclass(frozen=True)
 class SyncOptions:
     targets: tuple[str, ...] = ("v1", "v2")
-    run_workflows: bool = True
+    run_workflows: bool | None = None  # None: each job's own run_workflows setting
     force_new_prefix: bool = False
     since: datetime | None = None  # backfill window, UTC, inclusive
     until: datetime | None = None  # exclusive
@@ -41,12 +41,18 @@ def sync(staging: Path, jobs: list[Job], options: SyncOptions, run: Run) -> dict
         staging, jobs, incremental=not options.backfill, force_new_prefix=options.force_new_prefix
     )
     scope = Scope(jobs=tuple(j.name for j in jobs), since=options.since, until=options.until)
+    per_job = {} if options.run_workflows is not None else {j.name: j.run_workflows for j in jobs}
     pushed = []
     try:
         for target in needed:
             pushed.append(
                 push(
-                    staging, settings[target], options.run_workflows, scope=scope, run_id=run.run_id
+                    staging,
+                    settings[target],
+                    options.run_workflows is not False,
+                    scope=scope,
+                    run_id=run.run_id,
+                    run_workflows_by_job=per_job,
                 ).as_dict()
             )
     finally:

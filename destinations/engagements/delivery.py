@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -43,6 +44,7 @@ class PendingRequest:
     external_id: str
     body: str
     content_hash: str
+    job: str | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,10 @@ class PushOptions:
     wait_max: float = 30.0
     max_retry_after: float = 120.0
     max_concurrency: int = 8
+    run_workflows_by_job: Mapping[str, bool] = field(default_factory=dict)  # job settings
+
+    def workflows_for(self, job: str | None) -> bool:
+        return self.run_workflows_by_job.get(job or "", self.run_workflows)
 
 
 @dataclass
@@ -183,7 +189,7 @@ class Pusher:
             return last.request_body, last.run_workflows
         body = decode(row.body)
         if self.options.target == "v2":
-            rw = self.options.run_workflows
+            rw = self.options.workflows_for(row.job)
             return with_send_options(body, run_workflows=rw).decode(), rw
         return encode(body).decode(), None
 

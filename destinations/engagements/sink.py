@@ -13,7 +13,7 @@ base_url, api_token, staging, …).
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import dlt
@@ -53,6 +53,7 @@ class RunSpec:
     max_attempts: int = 5
     wait_initial: float = 0.5
     total: int = 0  # records to send, for progress; 0 = no progress output
+    run_workflows_by_job: dict[str, bool] = field(default_factory=dict)  # jobs' own settings
 
     def __repr__(self) -> str:  # never print the token
         return f"RunSpec(target={self.target!r}, destination_id={self.destination_id!r})"
@@ -77,6 +78,7 @@ def start_run(spec: RunSpec) -> Pusher:
                 spec.max_attempts,
                 spec.wait_initial,
                 max_concurrency=spec.max_concurrency,
+                run_workflows_by_job=spec.run_workflows_by_job,
             )
             progress = Progress(spec.target, spec.total) if spec.total else None
             _registry[key] = Pusher(client, ledger, gate, options, progress)
@@ -100,7 +102,9 @@ def finish_run(run_id: str, target: str) -> Pusher | None:
 
 def push_batch(items: TDataItems, spec: RunSpec) -> None:
     rows = items.to_pylist() if hasattr(items, "to_pylist") else list(items)
-    pending = [PendingRequest(r["external_id"], r["body"], r["content_hash"]) for r in rows]
+    pending = [
+        PendingRequest(r["external_id"], r["body"], r["content_hash"], r.get("job")) for r in rows
+    ]
     try:
         start_run(spec).push(pending)
     except StopRunError as exc:
