@@ -67,6 +67,7 @@ class StageOutputs:
     target_rejected: dict[str, int] = field(default_factory=dict)
     reasons: dict[str, int] = field(default_factory=dict)  # "<target or record>:<reason>" -> n
     files: int = 0  # files read (set by the caller, which reads them)
+    deleted: dict[str, pa.Array] = field(default_factory=dict)  # stale keys, per table
 
 
 def build_outputs(
@@ -117,7 +118,34 @@ def build_outputs(
         rejected=len(mapped.rejections),
         target_rejected=per_target,
         reasons=dict(reasons),
+        deleted=tombstones(tables, targets),
     )
+
+
+DELETED = "_deleted"  # dlt hard_delete column: a row flagged True removes the staged row
+
+
+def tombstones(tables: dict[str, pa.Table], targets: tuple[str, ...]) -> dict[str, pa.Array]:
+    """Keys of staged rows this run makes stale (DESIGN invariant 7): a record refused for a
+    target loses its old request; a record sendable to a target loses its old rejection."""
+    rejected = tables["rejected_records"]
+    gone: dict[str, pa.Array] = {}
+    cleared = []
+    for target in targets:
+        refused = rejected.filter(pc.equal(rejected["target"], target))["external_id"]
+        gone[f"{target}_requests"] = refused.combine_chunks().cast(pa.string())
+        sendable = tables[f"{target}_requests"]["external_id"]
+        cleared.append(pc.binary_join_element_wise(target, sendable, ":").combine_chunks())
+    gone["rejected_records"] = pa.concat_arrays(cleared) if cleared else pa.array([], pa.string())
+    return gone
+
+
+def with_tombstones(table: pa.Table, keys: dict[str, pa.Array]) -> pa.Table:
+    """`table` flagged live, plus one row per deleted key flagged for dlt's hard delete."""
+    live = table.append_column(DELETED, pa.array([False] * table.num_rows, pa.bool_()))
+    count = len(next(iter(keys.values())))
+    dead = pa.table({**keys, DELETED: pa.array([True] * count, pa.bool_())})
+    return pa.concat_tables([live, dead], promote_options="default")
 
 
 def _rows(table: pa.Table) -> list[CanonicalRecord]:

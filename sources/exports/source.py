@@ -13,11 +13,12 @@ from typing import Any
 
 import dlt
 import pyarrow as pa
+import pyarrow.compute as pc
 from dlt.sources.filesystem import filesystem
 
 from sources.engagements.settings import BuildSettings
 from sources.exports.canonical import MapContext, RowRejection, SourceFile
-from sources.exports.outputs import StageOutputs, build_outputs
+from sources.exports.outputs import DELETED, StageOutputs, build_outputs, with_tombstones
 from sources.exports.presets import get_preset
 from sources.exports.readers import UnreadableFileError, read_collections
 
@@ -30,6 +31,13 @@ TABLE_KEYS: dict[str, str | list[str]] = {
     "recordings": ["job", "call_sid"],
 }
 SIDE_TABLES = ("recordings",)  # what presets may stage for joins in later runs
+HARD_DELETE = {DELETED: {"data_type": "bool", "hard_delete": True}}
+
+
+def key_of(table_name: str) -> str:
+    """The column that identifies a row within a job (the last of a composite key)."""
+    key = TABLE_KEYS[table_name]
+    return key if isinstance(key, str) else key[-1]
 
 
 @dataclass(frozen=True)
@@ -92,7 +100,14 @@ def exports(
         listed = [(item["relative_path"], item.read_bytes) for item in items]
         out = stage_files(listed, job, settings, known or {}, lambda: _every_file(job))
         tally.add(out)
-        for table_name, table in out.tables.items():
+        for table_name in dict.fromkeys([*out.tables, *out.deleted]):
+            table = out.tables.get(table_name, pa.table({}))
+            deleted = out.deleted.get(table_name)
+            if deleted is not None:
+                keys = {key_of(table_name): deleted}
+                if "job" in TABLE_KEYS[table_name]:
+                    keys["job"] = pa.array([job.name] * len(deleted), pa.string())
+                table = with_tombstones(table, keys)
             if table.num_rows:
                 yield dlt.mark.with_hints(
                     table,
@@ -100,6 +115,7 @@ def exports(
                         table_name=table_name,
                         write_disposition="merge",
                         primary_key=TABLE_KEYS[table_name],
+                        columns=HARD_DELETE if deleted is not None else None,  # type: ignore[arg-type]
                     ),
                     create_table_variant=True,
                 )
@@ -132,20 +148,39 @@ def stage_files(
     sources, unreadable = _read(files)
     preset.name_collections(sources)
     arrived = {c.name for f in sources for c in f.collections}
-    if every_file is not None and arrived & set(preset.reread_all_on):
+    whole = every_file is not None and bool(arrived & set(preset.reread_all_on))
+    if whole and every_file is not None:
         done = {path for path, _ in files}
         more, more_bad = _read([(p, r) for p, r in every_file() if p not in done])
         preset.name_collections(more)
         sources, unreadable = sources + more, unreadable + more_bad
+    # Every file read: what earlier runs staged on the side is superseded, not joined.
     context = MapContext(
-        job.prefix, settings.source_system, job.default_region, known or {}, job.options
+        job.prefix,
+        settings.source_system,
+        job.default_region,
+        {} if whole else known or {},
+        job.options,
     )
     mapped = preset.map_files(sources, context)
     mapped.rejections.extend(unreadable)
     mapped.read += len(unreadable)
     out = build_outputs(mapped, settings, job.name, job.targets)
     out.files = len(sources) + len(unreadable)
+    if whole:
+        out.deleted.update(_gone_side_rows(known or {}, mapped.lookups))
     return out
+
+
+def _gone_side_rows(known: dict[str, pa.Table], new: dict[str, pa.Table]) -> dict[str, pa.Array]:
+    """Side-table keys staged before that the complete set of files no longer has."""
+    gone = {}
+    for name, table in known.items():
+        key = TABLE_KEYS[name][-1] if isinstance(TABLE_KEYS[name], list) else str(TABLE_KEYS[name])
+        old = table[key].combine_chunks() if table.num_rows else pa.array([], pa.string())
+        current = new[name][key] if name in new else pa.chunked_array([], pa.string())
+        gone[name] = old.filter(pc.invert(pc.is_in(old, value_set=current.combine_chunks())))
+    return gone
 
 
 def _read(files: FileList) -> tuple[list[SourceFile], list[RowRejection]]:

@@ -263,6 +263,13 @@ def test_a_fixed_contact_map_rereads_the_job(sample: Path) -> None:
             f"({','.join(repr(m[0]) for m in missing) or 'NULL'})"
         ).fetchall()
     assert n == sum(1 for m in missing if (m[2] if m[3] == "outbound" else m[1]))
+    with duckdb.connect("engagement-sync.duckdb") as con:
+        [(stale,)] = con.execute(
+            "SELECT count(*) FROM engagements.rejected_records r JOIN "
+            "engagements.v1_requests q USING (external_id) "
+            "WHERE r.target = 'v1'"
+        ).fetchall()
+    assert stale == 0  # a record now sendable to v1 keeps no old no_contact rejection
 
 
 def test_dry_run_says_what_would_happen_and_sends_nothing(

@@ -111,3 +111,42 @@ def test_status_counts_match_the_sandbox(
         "drifted",
     }
     assert data["staged"]["calls"] > 0 and data["rejected"] > 0
+
+
+def test_a_rebuilt_record_leaves_no_stale_request_or_rejection(
+    staging: Path, sample_job: Job, sample: Path
+) -> None:
+    """DESIGN invariant 7: v1/v2 tables hold only sendable requests, also after a change."""
+    import json
+
+    stage(staging, [sample_job])
+    recordings = sample / "exports" / "recordings_page_0.json"
+    page = json.loads(recordings.read_text())
+    lost = page["recordings"].pop(0)["call_sid"]  # this call's recording is gone now
+    recordings.write_text(json.dumps(page))
+    os.utime(recordings, (recordings.stat().st_atime, recordings.stat().st_mtime + 5))
+    stage(staging, [sample_job])
+    ext = f"twilio:{lost}"
+    assert query(
+        staging, f"SELECT count(*) FROM engagements.v2_requests WHERE external_id = '{ext}'"
+    ) == [(0,)]
+    assert query(
+        staging,
+        "SELECT reason FROM engagements.rejected_records WHERE external_id = "
+        f"'{ext}' AND target = 'v2'",
+    ) == [("no_media_url",)]
+    # and back: the recording returns, the rejection goes
+    page["recordings"].append(
+        {"call_sid": lost, "status": "completed", "media_url": f"https://api.twilio.com/x/{lost}"}
+    )
+    recordings.write_text(json.dumps(page))
+    os.utime(recordings, (recordings.stat().st_atime, recordings.stat().st_mtime + 10))
+    stage(staging, [sample_job])
+    assert query(
+        staging, f"SELECT count(*) FROM engagements.v2_requests WHERE external_id = '{ext}'"
+    ) == [(1,)]
+    assert query(
+        staging,
+        "SELECT count(*) FROM engagements.rejected_records WHERE "
+        f"external_id = '{ext}' AND target = 'v2'",
+    ) == [(0,)]
