@@ -64,11 +64,14 @@ class SendGate:
             self._closed_until = max(self._closed_until, until)
 
     def observe(self, headers: dict[str, str]) -> None:
-        """HubSpot says how much of its 10 s window is left: pause before it runs out."""
+        """HubSpot says how much of its rolling window is left: when fewer slots remain than
+        requests may be in flight, wait for as many slots as are missing to free up (a rolling
+        window frees one every interval / max)."""
         remaining = _number(headers.get("x-hubspot-ratelimit-remaining"))
-        interval_ms = _number(headers.get("x-hubspot-ratelimit-interval-milliseconds"))
+        interval_ms = _number(headers.get("x-hubspot-ratelimit-interval-milliseconds")) or 10_000
+        limit = _number(headers.get("x-hubspot-ratelimit-max")) or 100
         if remaining is not None and remaining <= self.low_water:
-            self.pause((interval_ms or 10_000) / 1000 / 2)
+            self.pause((self.low_water - remaining + 1) * interval_ms / 1000 / limit)
 
 
 def _number(value: str | None) -> float | None:
