@@ -12,6 +12,7 @@ import os
 import re
 import socket
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -237,6 +238,7 @@ def build_settings(job: Job) -> BuildSettings:
         owners=owners,
         resolve=resolve_host if job.validate_dns else None,
         dispositions=dispositions,
+        now=datetime.now(UTC),
     )
 
 

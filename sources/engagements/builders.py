@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sources.engagements import titles
+from sources.engagements.media_access import classify as classify_access
 from sources.engagements.media_url import as_uri, check_media_url
 from sources.engagements.model import CanonicalRecord
 from sources.engagements.settings import BuildSettings
@@ -187,6 +188,8 @@ def build_v2_request(record: CanonicalRecord, settings: BuildSettings) -> BuiltR
         )
     if problem := check_media_url(media_url, settings.resolve):
         return Rejection("v2", problem.code, "recording_url", problem.message)
+    if refused := _access_problem(media_url, settings):
+        return refused
     media_url = as_uri(media_url)
     if media_url is None:
         return Rejection(
@@ -219,6 +222,35 @@ def build_v2_request(record: CanonicalRecord, settings: BuildSettings) -> BuiltR
             return transcript_or_rejection
         body["transcript_text"] = transcript_or_rejection
     return BuiltRequest(external_id, body, content_hash(body), tuple(warnings))
+
+
+def _access_problem(url: str, settings: BuildSettings) -> Rejection | None:
+    """A recording the API cannot fetch by itself, when no relay re-hosts it."""
+    if settings.relay:
+        return None
+    access = classify_access(url)
+    if access.kind == "needs_auth":
+        return Rejection(
+            "v2",
+            "media_url_needs_auth",
+            "recording_url",
+            f"the recording needs the source's {access.scheme} credentials to "
+            "download; the API fetches it anonymously (make recordings public, or "
+            "configure a relay)",
+        )
+    if (
+        access.expires_at is not None
+        and settings.now is not None
+        and access.expires_at <= settings.now
+    ):
+        return Rejection(
+            "v2",
+            "media_url_expired",
+            "recording_url",
+            f"the recording link expired at {access.expires_at.isoformat()}; export "
+            "the recordings again and sync promptly, or configure a relay",
+        )
+    return None
 
 
 def _fit_transcript(text: str, settings: BuildSettings, warnings: list[str]) -> str | Rejection:

@@ -65,6 +65,16 @@ _REASONS = (
         "the API fetches media from the public internet; use a public URL",
     ),
     Reason(
+        "media_url_needs_auth",
+        "the recording can only be downloaded with the source's credentials",
+        "make recordings public in the source system, or configure a relay",
+    ),
+    Reason(
+        "media_url_expired",
+        "the recording link had expired when the request was built",
+        "export the recordings again and sync promptly, or configure a relay",
+    ),
+    Reason(
         "no_contact",
         "no contact could be associated (v1 needs one)",
         "add a contact map (--contact-map) or set allow_unassociated = true",

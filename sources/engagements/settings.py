@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sources.engagements.maps import ContactIndex, OwnerIndex
 from sources.engagements.media_url import Resolver
@@ -31,3 +32,7 @@ class BuildSettings:
     # validate_dns: media_url host names are resolved and every address must be public. The
     # resolver is injected (tests pass a fake; the job passes a cached DNS look-up).
     resolve: Resolver | None = None
+    # When the request is built (recording links that expired by then are rejected), and
+    # whether a relay re-hosts media the API cannot fetch itself (issue 7; none yet).
+    now: datetime | None = None
+    relay: bool = False

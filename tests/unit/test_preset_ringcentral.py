@@ -117,4 +117,11 @@ def test_every_sample_row_is_accounted_for_and_built() -> None:
     accounted(out)
     assert (out.read, out.staged, out.folded, out.rejected) == (7, 3, 2, 2)
     assert out.tables["v1_requests"].num_rows == 3
-    assert out.tables["v2_requests"].column("external_id").to_pylist() == ["rc:s-a1b2c3d4e5f60001"]
+    # contentUri needs a RingCentral token: without a relay v2 refuses it before sending.
+    assert out.tables["v2_requests"].num_rows == 0
+    v2 = {
+        r["external_id"]: r["reason"]
+        for r in out.tables["rejected_records"].to_pylist()
+        if r["target"] == "v2"
+    }
+    assert v2["rc:s-a1b2c3d4e5f60001"] == "media_url_needs_auth"

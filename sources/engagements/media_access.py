@@ -1,0 +1,63 @@
+"""Can the API fetch a recording URL by itself? Public, needs the source's credentials, or
+expiring (with its expiry when the URL says so).
+
+The v2 API fetches media_url from the public internet during the create request. URLs that need
+the source's own token, or that have expired, would only come back as a 422: without a relay
+(which re-hosts the media, issue 7) such records are rejected before sending, naming the fix.
+Pure: the caller passes `now`. The rules are deliberately narrow: only hosts that are known to
+require credentials, and only expiries written into the URL itself.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+from urllib.parse import parse_qs, urlsplit
+
+Kind = Literal["public", "needs_auth", "expiring"]
+
+# (host pattern, path pattern, scheme): the source system serves these only with credentials.
+_NEEDS_AUTH = (
+    (re.compile(r"(^|\.)ringcentral\.(com|biz)$"), re.compile(r"/recording/|/content"), "bearer"),
+    (re.compile(r"(^|\.)zoom\.us$"), re.compile(r"/rec/download|/recording/download"), "bearer"),
+    (re.compile(r"^assets\.aircall\.io$"), re.compile(r"/calls/"), "login"),
+)
+
+
+@dataclass(frozen=True)
+class MediaAccess:
+    kind: Kind
+    scheme: str | None = None  # bearer, basic, login: what a download needs
+    expires_at: datetime | None = None
+
+
+def classify(url: str) -> MediaAccess:
+    """How the recording at `url` can be fetched."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    query = {k.lower(): v[-1] for k, v in parse_qs(parts.query).items()}
+    for host_rule, path_rule, scheme in _NEEDS_AUTH:
+        if host_rule.search(host) and path_rule.search(parts.path) and "access_token" not in query:
+            return MediaAccess("needs_auth", scheme)
+    expires = _aws_expiry(query) or _epoch_expiry(query)
+    if expires is not None:
+        return MediaAccess("expiring", expires_at=expires)
+    return MediaAccess("public")
+
+
+def _aws_expiry(query: dict[str, str]) -> datetime | None:
+    """SigV4 presigned URL: X-Amz-Date (YYYYMMDDTHHMMSSZ) + X-Amz-Expires seconds."""
+    try:
+        signed = datetime.strptime(query["x-amz-date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+        return signed + timedelta(seconds=int(query["x-amz-expires"]))
+    except (KeyError, ValueError):
+        return None
+
+
+def _epoch_expiry(query: dict[str, str]) -> datetime | None:
+    """SigV2 / CloudFront style: Expires=<unix seconds> next to a Signature."""
+    if "signature" not in query or not query.get("expires", "").isdigit():
+        return None
+    return datetime.fromtimestamp(int(query["expires"]), UTC)
