@@ -29,6 +29,7 @@ class DestinationSettings:
     max_concurrency: int = 8  # requests in flight at once
     timeout: float = 60.0  # seconds; v2 creates fetch media while the client waits
     ca_bundle: str | None = None  # for TLS-inspecting corporate proxies
+    burst: int = 1  # sends that may go back to back; 1 = evenly spaced
 
     def __repr__(self) -> str:  # never print the token
         return (
@@ -64,6 +65,7 @@ def resolve(target: str, require_token: bool = True) -> DestinationSettings:
         concurrency,
         timeout,
         str(ca_bundle) if ca_bundle else None,
+        int(_positive(section, "burst", 1)),
     )
 
 

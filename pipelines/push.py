@@ -178,6 +178,7 @@ def push(
         settings.ca_bundle or True,
         total=pending if show_progress else 0,
         run_workflows_by_job=dict(run_workflows_by_job or {}),
+        burst=settings.burst,
     )
     start_run(spec)  # the sink finds this Pusher by run_id: the token never passes through dlt
     destination = SINKS[target](staging=spec.staging, run_id=spec.run_id, api_token="registered")

@@ -54,6 +54,7 @@ class RunSpec:
     wait_initial: float = 0.5
     total: int = 0  # records to send, for progress; 0 = no progress output
     run_workflows_by_job: dict[str, bool] = field(default_factory=dict)  # jobs' own settings
+    burst: int = 1  # sends that may go back to back; 1 = evenly spaced
 
     def __repr__(self) -> str:  # never print the token
         return f"RunSpec(target={self.target!r}, destination_id={self.destination_id!r})"
@@ -70,7 +71,9 @@ def start_run(spec: RunSpec) -> Pusher:
             ledger = Ledger(connect(spec.staging), spec.destination_id, spec.target, spec.run_id)
             # v1: pause before HubSpot's window runs out; the senders in flight still need room.
             gate = SendGate(
-                spec.rate_per_second, low_water=spec.max_concurrency if spec.target == "v1" else -1
+                spec.rate_per_second,
+                low_water=spec.max_concurrency if spec.target == "v1" else -1,
+                burst=spec.burst,
             )
             options = PushOptions(
                 spec.target,

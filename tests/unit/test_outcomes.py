@@ -257,3 +257,21 @@ def test_a_different_meeting_does_not_match(key: str) -> None:
     assert matches(sent, found)
     found["metadata"][key] = found["metadata"][key] + (1 if key != "title" else "!")
     assert not matches(sent, found)
+
+
+def test_the_pacer_spaces_sends_evenly_unless_a_burst_is_configured() -> None:
+    """requests_per_second means evenly spaced sends; `burst` lets that many go at once."""
+    import time
+
+    from destinations.engagements.ratelimit import Pacer
+
+    even, bursty = Pacer(50.0), Pacer(50.0, burst=5)
+    started = time.monotonic()
+    for _ in range(5):
+        bursty.wait()
+    burst_time = time.monotonic() - started
+    started = time.monotonic()
+    for _ in range(5):
+        even.wait()
+    even_time = time.monotonic() - started
+    assert burst_time < 0.03 <= 0.07 <= even_time + 0.01  # 4 gaps of 20 ms when even
