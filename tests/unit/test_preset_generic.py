@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sources.engagements.settings import BuildSettings
-from sources.exports import common
+from sources.exports import common, nested
 from sources.exports.canonical import MapContext, MappedRows, SourceFile
 from sources.exports.mapping import MappingError, load_mapping, parse_mapping
 from sources.exports.outputs import StageOutputs, build_outputs
@@ -311,11 +311,11 @@ def test_source_ids(raw: str, exact: str | None, lossy: bool) -> None:
 def test_extract_paths_and_unwrap() -> None:
     data = {"id": 2**60 + 1, "user": {"email": "a@b.c"}, "files": [{"url": "u0"}, {"url": "u1"}]}
     table = pa.table({"data": [json.dumps(data), None, "not json"], "event": ["e1", "e2", "e3"]})
-    got = common.extract_paths(table, ["data.id", "data.user.email", "data.files.1.url", "event"])
+    got = nested.extract_paths(table, ["data.id", "data.user.email", "data.files.1.url", "event"])
     assert got["data.id"].to_pylist() == [str(2**60 + 1), None, None]
     assert got["data.user.email"].to_pylist() == ["a@b.c", None, None]
     assert got["data.files.1.url"].to_pylist() == ["u1", None, None]
     assert got["event"].to_pylist() == ["e1", "e2", "e3"]
-    flat = common.unwrap_json(table, "data")
+    flat = nested.unwrap_json(table, "data")
     assert flat.column_names == ["event", "id", "user", "files"]
     assert flat.column("id").to_pylist() == [str(2**60 + 1), None, None]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sources.exports import common
+from sources.exports import common, nested
 from sources.exports.canonical import (
     FILE_COL,
     ROW_COL,
@@ -91,7 +91,7 @@ def _api_rows(files: list[SourceFile], rejections: list[RowRejection]) -> pa.Tab
         tables.append(_ranked(calls, 0, None))
     single = with_provenance(files, ("call",))
     if single is not None:
-        tables.append(_ranked(common.unwrap_json(single, "call"), 0, None))
+        tables.append(_ranked(nested.unwrap_json(single, "call"), 0, None))
     hooks = with_provenance(files, ("webhooks",))
     if hooks is not None:
         # The token authenticates deliveries: never keep it, not even in rejected rows.
@@ -106,7 +106,7 @@ def _api_rows(files: list[SourceFile], rejections: list[RowRejection]) -> pa.Tab
         )
         rejections += other
         ts = common.parse_epoch(common.column(hooks, "timestamp"), "s")
-        tables.append(_ranked(common.unwrap_json(hooks, "data"), 1, ts))
+        tables.append(_ranked(nested.unwrap_json(hooks, "data"), 1, ts))
     return pa.concat_tables(tables, promote_options="permissive") if tables else None
 
 
@@ -123,7 +123,7 @@ def _prepare_api(rows: pa.Table, context: MapContext) -> tuple[pa.Table, list[Ro
     rows, rejections = require_id_and_start(
         rows, common.column(rows, "id"), start, ("id", "started_at"), "Unix seconds"
     )
-    got = common.extract_paths(
+    got = nested.extract_paths(
         rows,
         ["number.digits", "user.email", "user.name", "contact.first_name", "contact.last_name"],
     )
@@ -145,7 +145,7 @@ def _prepare_api(rows: pa.Table, context: MapContext) -> tuple[pa.Table, list[Ro
         duration_ms=duration,
         status=status,
         status_raw=common.column(rows, "status"),
-        body=common.join_json_list(common.column(rows, "comments"), "content"),
+        body=nested.join_json_list(common.column(rows, "comments"), "content"),
         owner_email=got["user.email"],
         recording_url=_first(rows, "recording", "asset", "voicemail"),
     )

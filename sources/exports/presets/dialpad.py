@@ -14,7 +14,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sources.exports import common
+from sources.exports import common, nested
 from sources.exports.canonical import (
     FILE_COL,
     ROW_COL,
@@ -53,7 +53,7 @@ def name_collections(files: list[SourceFile]) -> None:
             if coll.name == "rows" and "call_id" in cols:
                 source.collections[i] = Collection("calls", coll.rows)
             elif coll.name == "rows" and "items" in cols and coll.rows.num_rows == 1:
-                (items,) = common.json_docs(coll.rows.column("items"))
+                (items,) = nested.json_docs(coll.rows.column("items"))
                 if isinstance(items, list):
                     source.collections[i] = Collection("calls", records_to_table(items))
 
@@ -112,7 +112,7 @@ def _prepare(rows: pa.Table, context: MapContext) -> tuple[pa.Table, list[RowRej
 
 def _people(rows: pa.Table) -> dict[str, Any]:
     """The target (the owner when it is a user, not an office or department) and the contact."""
-    got = common.extract_paths(rows, PATHS)
+    got = nested.extract_paths(rows, PATHS)
     is_user = pc.equal(got["target.type"], "user")
     target = {f: got[f"target.{f}"] for f in ("name", "email", "phone")}
     contact = {f: got[f"contact.{f}"] for f in ("name", "email", "phone")}
@@ -147,8 +147,8 @@ def _recording(rows: pa.Table) -> pa.ChunkedArray:
     """`recording_url` (a list or one URL), else the best `recording_details[].url`. Per-row
     Python over each call's short lists."""
     plain = common.column(rows, "recording_url")
-    listed = common.json_docs(plain)
-    details = common.json_docs(common.column(rows, "recording_details"))
+    listed = nested.json_docs(plain)
+    details = nested.json_docs(common.column(rows, "recording_details"))
     urls: list[str | None] = []
     for text, items, found in zip(plain.to_pylist(), listed, details, strict=True):
         if isinstance(items, list):

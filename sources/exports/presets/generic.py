@@ -12,7 +12,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sources.exports import common
+from sources.exports import common, nested
 from sources.exports.canonical import (
     FILE_COL,
     ROW_COL,
@@ -59,7 +59,7 @@ def map_files(files: list[SourceFile], context: MapContext) -> MappedRows:
     rows = with_provenance(files, names)
     if rows is not None:
         if mapping.unwrap:
-            rows = common.unwrap_json(rows, mapping.unwrap)
+            rows = nested.unwrap_json(rows, mapping.unwrap)
         part, bad = _prepare(rows, mapping, context)
         parts.append(part)
         rejections += bad
@@ -74,7 +74,7 @@ def _values(rows: pa.Table, spec: FieldSpec | None) -> pa.ChunkedArray:
         return common.column(rows)
     if spec.value is not None:
         return pa.chunked_array([common.constant(spec.value, rows.num_rows)])
-    found = common.extract_paths(rows, spec.paths)
+    found = nested.extract_paths(rows, spec.paths)
     return pc.coalesce(*(found[p] for p in spec.paths))
 
 

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sources.engagements.model import PARTICIPANT_TYPE
-from sources.exports import common
+from sources.exports import common, nested
 from sources.exports.canonical import (
     FILE_COL,
     ROW_COL,
@@ -80,14 +80,14 @@ def map_files(files: list[SourceFile], context: MapContext) -> MappedRows:
 def _flatten(rows: pa.Table) -> pa.Table:
     """Extensive rows' metaData as columns beside flat rows' own; media URLs as _audio/_video
     (an extensive row's `media` object and its metaData `media` word share a name)."""
-    urls = common.extract_paths(rows, ["media.audioUrl", "media.videoUrl"])
+    urls = nested.extract_paths(rows, ["media.audioUrl", "media.videoUrl"])
     rows = rows.append_column("_audio", urls["media.audioUrl"])
     rows = rows.append_column("_video", urls["media.videoUrl"])
     if "metaData" not in rows.column_names:
         return rows
-    nested = pc.is_valid(common.column(rows, "metaData"))
-    extensive = common.unwrap_json(rows.filter(nested), "metaData")
-    flat = rows.filter(pc.invert(nested)).drop_columns(["metaData"])
+    has_meta = pc.is_valid(common.column(rows, "metaData"))
+    extensive = nested.unwrap_json(rows.filter(has_meta), "metaData")
+    flat = rows.filter(pc.invert(has_meta)).drop_columns(["metaData"])
     return pa.concat_tables([flat, extensive], promote_options="permissive")
 
 
@@ -134,7 +134,7 @@ def _parties(rows: pa.Table, region: str | None) -> tuple[pa.Array, pa.Array]:
     lists: list[Any] = []
     owners: list[str | None] = []
     for parties, user in zip(
-        common.json_docs(common.column(rows, "parties")), primary, strict=True
+        nested.json_docs(common.column(rows, "parties")), primary, strict=True
     ):
         people, owner = [], None
         for party in parties if isinstance(parties, list) else []:

@@ -15,7 +15,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sources.exports import common
+from sources.exports import common, nested
 from sources.exports.canonical import (
     FILE_COL,
     ROW_COL,
@@ -113,7 +113,7 @@ def _prepare(rows: pa.Table, context: MapContext) -> tuple[pa.Table, list[RowRej
     rows, rejections = require_id_and_start(
         rows, ids, start, ("telephonySessionId", "startTime"), "an ISO 8601 time"
     )
-    got = common.extract_paths(rows, PATHS)
+    got = nested.extract_paths(rows, PATHS)
     duration = pc.coalesce(
         common.to_ms(common.column(rows, "durationMs"), "ms"),
         common.to_ms(common.column(rows, "duration"), "s"),

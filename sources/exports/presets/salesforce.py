@@ -19,7 +19,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sources.exports import common
+from sources.exports import common, nested
 from sources.exports.canonical import (
     MapContext,
     MappedRows,
@@ -74,7 +74,7 @@ def _soql_type(rows: pa.Table) -> str | None:
     """The sObject type of SOQL JSON rows (`attributes.type`), when they all agree."""
     if "attributes" not in rows.column_names:
         return None
-    types = common.extract_paths(rows, ["attributes.type"])["attributes.type"]
+    types = nested.extract_paths(rows, ["attributes.type"])["attributes.type"]
     distinct = pc.unique(pc.utf8_lower(types)).drop_null().to_pylist()
     return distinct[0] if len(distinct) == 1 else None
 

@@ -17,7 +17,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sources.exports import common
+from sources.exports import common, nested
 from sources.exports.canonical import (
     FILE_COL,
     ROW_COL,
@@ -99,7 +99,7 @@ def _webhook_meetings(hooks: pa.Table) -> tuple[pa.Table, list[RowRejection]]:
         f"a Zoom webhook that carries no finished recording (only {', '.join(EVENTS)} do)",
     )
     ts = common.parse_epoch(common.column(hooks, "event_ts"), "ms")
-    meetings = common.unwrap_json(hooks.append_column("_event_ts", ts), "payload.object")
+    meetings = nested.unwrap_json(hooks.append_column("_event_ts", ts), "payload.object")
     return meetings, other
 
 
@@ -137,7 +137,7 @@ def _recording_files(values: pa.ChunkedArray) -> tuple[pa.ChunkedArray, pa.Chunk
     `recording_end` of any file. Per-row Python over each meeting's short list of files."""
     urls: list[str | None] = []
     ends: list[str | None] = []
-    for files in common.json_docs(values):
+    for files in nested.json_docs(values):
         found: dict[str, str] = {}
         latest: str | None = None
         for item in files if isinstance(files, list) else []:
