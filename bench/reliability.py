@@ -66,13 +66,12 @@ def run_target(target: str, args: argparse.Namespace, folder: Path) -> list[obje
                 window=(1.0, 6.0),
             )
             result = verdict(staging, sandbox, target)
-            counts = sandbox.fault_counts()
             trials += 1
             records += result.records
             duplicates += result.duplicates
             missing += result.missing
-            requests += counts["requests"]
-            throttled += counts["throttled_429"]
+        counts = sandbox.fault_counts()  # counted over the server's life, all trials
+        requests, throttled = counts["requests"], counts["throttled_429"]
             print(f"  {target} trial {trials}: {kills} kills so far, {result}", flush=True)
     return [target, trials, kills, records, duplicates, missing, requests, throttled]
 
