@@ -70,9 +70,9 @@ def run_target(target: str, args: argparse.Namespace, folder: Path) -> list[obje
             records += result.records
             duplicates += result.duplicates
             missing += result.missing
+            print(f"  {target} trial {trials}: {kills} kills so far, {result}", flush=True)
         counts = sandbox.fault_counts()  # counted over the server's life, all trials
         requests, throttled = counts["requests"], counts["throttled_429"]
-            print(f"  {target} trial {trials}: {kills} kills so far, {result}", flush=True)
     return [target, trials, kills, records, duplicates, missing, requests, throttled]
 
 
