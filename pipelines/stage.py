@@ -33,13 +33,20 @@ class JobStageReport:
         return asdict(self)
 
 
+# DuckDB would take up to 80 % of the machine's memory for the merge of a big load; capped, it
+# spills to disk instead, and insertion order (which staging tables do not promise) is free.
+LOAD_CONFIG = {"memory_limit": "1GB", "preserve_insertion_order": False}
+
+
 def stage_pipeline(staging: Path) -> dlt.Pipeline:
     # Arrow tables get dlt's _dlt_load_id too: every staged row says which load wrote it (and
     # _dlt_loads says when), which `purge` needs for rows that carry no time of their own.
     dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True
     return dlt.pipeline(
         pipeline_name=workspace.STAGE_PIPELINE,
-        destination=dlt.destinations.duckdb(str(staging.resolve())),
+        destination=dlt.destinations.duckdb(
+            {"database": str(staging.resolve()), "global_config": LOAD_CONFIG}
+        ),
         dataset_name=workspace.DATASET,
         pipelines_dir=workspace.pipelines_dir(staging),
     )

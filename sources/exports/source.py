@@ -90,7 +90,10 @@ def exports(
 
     `known` holds the side tables staged by earlier runs of the job (see SIDE_TABLES).
     """
-    files = filesystem(bucket_url=job.bucket_url, file_glob=job.file_glob, files_per_page=10_000)
+    # One page per run: folding and the deduplicated merge need every new file together.
+    files = filesystem(
+        bucket_url=job.bucket_url, file_glob=job.file_glob, files_per_page=1_000_000_000
+    )
     files = files.with_name(f"{job.name}_files")
     if job.incremental:
         files.apply_hints(incremental=dlt.sources.incremental("modification_date"))
@@ -113,7 +116,12 @@ def exports(
                     table,
                     dlt.mark.make_hints(
                         table_name=table_name,
-                        write_disposition="merge",
+                        # one row per key in a load (presets fold, builders key by record)
+                        write_disposition={
+                            "disposition": "merge",
+                            "strategy": "delete-insert",
+                            "deduplicated": True,
+                        },
                         primary_key=TABLE_KEYS[table_name],
                         columns=HARD_DELETE if deleted is not None else None,  # type: ignore[arg-type]
                     ),
