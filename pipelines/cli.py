@@ -113,22 +113,7 @@ def stage_cmd(
     from pipelines.jobs import select_jobs
     from pipelines.stage import stage
 
-    flags = job_flags(
-        preset=preset,
-        path=path,
-        file_glob=file_glob,
-        prefix=prefix,
-        source_system=source_system,
-        contact_map=contact_map,
-        owner_map=owner_map,
-        mapping=mapping,
-        default_region=default_region,
-        allow_unassociated=allow_unassociated,
-        is_private=is_private,
-        truncate_transcripts=truncate_transcripts,
-        validate_dns=validate_dns,
-        disposition_map=disposition_map,
-    )
+    flags = job_flags(locals())
 
     def work(run: Any) -> list[dict[str, Any]]:
         reports = [
@@ -228,22 +213,7 @@ def sync_cmd(
     """Stage new or changed files, then push what is pending (for schedulers)."""
     from pipelines.sync import SyncOptions
 
-    flags = job_flags(
-        preset=preset,
-        path=path,
-        file_glob=file_glob,
-        prefix=prefix,
-        source_system=source_system,
-        contact_map=contact_map,
-        owner_map=owner_map,
-        mapping=mapping,
-        default_region=default_region,
-        allow_unassociated=allow_unassociated,
-        is_private=is_private,
-        truncate_transcripts=truncate_transcripts,
-        validate_dns=validate_dns,
-        disposition_map=disposition_map,
-    )
+    flags = job_flags(locals())
     options = SyncOptions(targets(target), run_workflows, force_new_prefix)
     _sync_like("sync", staging, job, flags, options, fail_on_rejects, json)
 
@@ -282,22 +252,7 @@ def backfill_cmd(
     scheduled runs' incremental state alone."""
     from pipelines.sync import SyncOptions
 
-    flags = job_flags(
-        preset=preset,
-        path=path,
-        file_glob=file_glob,
-        prefix=prefix,
-        source_system=source_system,
-        contact_map=contact_map,
-        owner_map=owner_map,
-        mapping=mapping,
-        default_region=default_region,
-        allow_unassociated=allow_unassociated,
-        is_private=is_private,
-        truncate_transcripts=truncate_transcripts,
-        validate_dns=validate_dns,
-        disposition_map=disposition_map,
-    )
+    flags = job_flags(locals())
     start, end = utc_date(since, "--since"), utc_date(until, "--until")
     if start and end and end <= start:
         raise typer.BadParameter("--until must be after --since")

@@ -66,9 +66,11 @@ Truncate = Annotated[
 ]
 
 
-def job_flags(**values: Any) -> dict[str, Any]:
-    """The job settings given as flags (None = not given)."""
-    return {k: v for k, v in values.items() if v is not None}
+def job_flags(arguments: dict[str, Any]) -> dict[str, Any]:
+    """The job settings among a command's arguments that were given (None = not given)."""
+    from pipelines.jobs import JOB_KEYS
+
+    return {k: v for k, v in arguments.items() if k in JOB_KEYS and v is not None}
 
 
 def targets(target: str) -> tuple[str, ...]:
