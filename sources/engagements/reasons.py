@@ -93,8 +93,3 @@ _REASONS = (
 )
 
 REASONS: dict[str, Reason] = {r.code: r for r in _REASONS}
-
-
-def describe(code: str) -> Reason:
-    """The table row for `code` (KeyError for an undocumented code: every code is in the table)."""
-    return REASONS[code]
