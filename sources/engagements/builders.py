@@ -186,7 +186,7 @@ def build_v2_request(record: CanonicalRecord, settings: BuildSettings) -> BuiltR
             "recording_url",
             "the record has no recording; v2 creates engagements from media",
         )
-    if problem := check_media_url(media_url, settings.resolve):
+    if problem := check_media_url(media_url, settings.resolve, settings.allow_loopback_media):
         return Rejection("v2", problem.code, "recording_url", problem.message)
     if refused := _access_problem(media_url, settings):
         return refused
@@ -225,10 +225,19 @@ def build_v2_request(record: CanonicalRecord, settings: BuildSettings) -> BuiltR
 
 
 def _access_problem(url: str, settings: BuildSettings) -> Rejection | None:
-    """A recording the API cannot fetch by itself, when no relay re-hosts it."""
+    """A recording the API cannot fetch by itself, when no relay re-hosts it. A relay downloads
+    with the source's API credentials, so links that need a dashboard login stay refused."""
+    access = classify_access(url)
+    if settings.relay and access.scheme == "login":
+        return Rejection(
+            "v2",
+            "media_url_needs_auth",
+            "recording_url",
+            "the recording link needs a dashboard login that no API credential gives, not even "
+            "to the relay; export the calls' `recording` links instead (the relay re-hosts them)",
+        )
     if settings.relay:
         return None
-    access = classify_access(url)
     if access.kind == "needs_auth":
         return Rejection(
             "v2",

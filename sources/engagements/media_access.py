@@ -41,19 +41,42 @@ def classify(url: str) -> MediaAccess:
     for host_rule, path_rule, scheme in _NEEDS_AUTH:
         if host_rule.search(host) and path_rule.search(parts.path) and "access_token" not in query:
             return MediaAccess("needs_auth", scheme)
-    expires = _aws_expiry(query) or _epoch_expiry(query)
+    expires = link_expiry(url)
     if expires is not None:
         return MediaAccess("expiring", expires_at=expires)
     return MediaAccess("public")
 
 
-def _aws_expiry(query: dict[str, str]) -> datetime | None:
-    """SigV4 presigned URL: X-Amz-Date (YYYYMMDDTHHMMSSZ) + X-Amz-Expires seconds."""
+def link_expiry(url: str) -> datetime | None:
+    """When a signed link stops working, if the URL says so: S3 SigV4, GCS V4, S3 SigV2 /
+    CloudFront, Azure SAS. The relay also reads it off the links it signed itself."""
+    query = {k.lower(): v[-1] for k, v in parse_qs(urlsplit(url).query).items()}
+    return (
+        _v4_expiry(query, "x-amz-")
+        or _v4_expiry(query, "x-goog-")
+        or _epoch_expiry(query)
+        or _sas_expiry(query)
+    )
+
+
+def _v4_expiry(query: dict[str, str], prefix: str) -> datetime | None:
+    """SigV4-style (S3 `X-Amz-…`, GCS `X-Goog-…`): Date (YYYYMMDDTHHMMSSZ) + Expires seconds."""
     try:
-        signed = datetime.strptime(query["x-amz-date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
-        return signed + timedelta(seconds=int(query["x-amz-expires"]))
+        signed = datetime.strptime(query[prefix + "date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+        return signed + timedelta(seconds=int(query[prefix + "expires"]))
     except (KeyError, ValueError):
         return None
+
+
+def _sas_expiry(query: dict[str, str]) -> datetime | None:
+    """Azure SAS: `se` (signed expiry, ISO 8601 UTC) next to a `sig`."""
+    if "sig" not in query or "se" not in query:
+        return None
+    try:
+        expiry = datetime.fromisoformat(query["se"].replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return expiry if expiry.tzinfo else expiry.replace(tzinfo=UTC)
 
 
 def _epoch_expiry(query: dict[str, str]) -> datetime | None:

@@ -46,8 +46,16 @@ class MediaUrlProblem:
     message: str
 
 
-def check_media_url(url: str, resolve: Resolver | None = None) -> MediaUrlProblem | None:
-    """None when `url` may be sent as media_url, else the first rule it breaks."""
+def check_media_url(
+    url: str, resolve: Resolver | None = None, allow_loopback: bool = False
+) -> MediaUrlProblem | None:
+    """None when `url` may be sent as media_url, else the first rule it breaks.
+
+    `allow_loopback` is a testing switch (`[engagement_sync] allow_loopback_media`): http or
+    https URLs on 127.0.0.0/8, ::1 or localhost pass, so tests can serve media on 127.0.0.1.
+    """
+    if allow_loopback and is_loopback_url(url):
+        return None
     if _UNSAFE.search(url):
         return MediaUrlProblem(
             "media_url_invalid", "media_url contains spaces, control characters or a backslash"
@@ -69,6 +77,24 @@ def check_media_url(url: str, resolve: Resolver | None = None) -> MediaUrlProble
     if not host:
         return MediaUrlProblem("media_url_invalid", "media_url has no host")
     return _check_host(host, resolve)
+
+
+def is_loopback_url(url: str) -> bool:
+    """An http(s) URL without userinfo whose host is 127.0.0.0/8, ::1 or localhost."""
+    if _UNSAFE.search(url):
+        return False
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        return False
+    if parts.scheme.lower() not in ("http", "https") or "@" in parts.netloc:
+        return False
+    host = normalise_host(_host_of(parts.netloc))
+    address = parse_ip(host)
+    if address is None:
+        return host == "localhost"
+    return _unwrap(address).is_loopback
 
 
 def _host_of(netloc: str) -> str:

@@ -74,6 +74,29 @@ _REASONS = (
         "the recording link had expired when the request was built",
         "export the recordings again and sync promptly, or configure a relay",
     ),
+    # The job's relay could not re-host the recording (decided just before the v2 send; kept
+    # in the ledger as api_rejected with this code, so `retry --reason CODE` re-queues them).
+    Reason(
+        "relay_host_not_allowed",
+        "the recording, or a redirect from it, is on a host the relay does not download from",
+        "add the host to the job's relay_hosts",
+    ),
+    Reason(
+        "relay_source_refused",
+        "the source refused the relay's download (HTTP 4xx: bad credentials, deleted or expired)",
+        "check the [sources.<preset>] credentials, or export the recording links again",
+    ),
+    Reason(
+        "relay_not_media",
+        "the source answered with something other than audio/* or video/*",
+        "point the recording column at the media file itself",
+    ),
+    Reason(
+        "relay_too_large",
+        "the recording is larger than the job's relay_max_mb",
+        "raise relay_max_mb for the job",
+        policy=True,
+    ),
     Reason(
         "no_contact",
         "no contact could be associated (v1 needs one)",

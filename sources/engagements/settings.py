@@ -33,6 +33,9 @@ class BuildSettings:
     # resolver is injected (tests pass a fake; the job passes a cached DNS look-up).
     resolve: Resolver | None = None
     # When the request is built (recording links that expired by then are rejected), and
-    # whether a relay re-hosts media the API cannot fetch itself (issue 7; none yet).
+    # whether the job's relay re-hosts media the API cannot fetch itself: then such requests
+    # are staged with the source URL, which the relay swaps for its own link at send time.
     now: datetime | None = None
     relay: bool = False
+    # Testing switch (`[engagement_sync] allow_loopback_media`): media on 127.0.0.1 passes.
+    allow_loopback_media: bool = False
