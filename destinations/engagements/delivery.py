@@ -5,6 +5,9 @@ send has an unknown outcome, look it up on the server first (reconcile.py); then
 intent, send, and write the outcome. A resend of the same request repeats the recorded bytes.
 A v1 record restaged with new content after delivery is PATCHed (drift); v2 cannot be updated.
 Records are sent by a pool of threads; pacing and 429 pauses are shared (ratelimit.py).
+For a v2 job with a relay, the recording is re-hosted just before the first send (relay.py) and
+its link is part of the recorded bytes; a resend whose link has expired gets it signed again,
+with a ledger note saying why the bytes changed.
 """
 
 from __future__ import annotations
@@ -19,12 +22,13 @@ from dataclasses import dataclass, field
 import stamina
 
 from destinations.engagements.client import EngagementsClient
-from destinations.engagements.errors import StopRunError, TransientError
-from destinations.engagements.ledger import Ledger, LedgerState
+from destinations.engagements.errors import RelayRejectError, StopRunError, TransientError
+from destinations.engagements.ledger import LastIntent, Ledger, LedgerState
 from destinations.engagements.outcomes import classify
 from destinations.engagements.progress import Progress
 from destinations.engagements.ratelimit import SendGate
 from destinations.engagements.reconcile import find_engagement, patch_body
+from destinations.engagements.relay import Relay
 from sources.engagements.wire import decode, encode, with_send_options
 
 MEDIA_TIMEOUT_RUNS = 3  # a v2 media download timeout is retried in up to 3 later runs
@@ -91,9 +95,11 @@ class Pusher:
         gate: SendGate,
         options: PushOptions,
         progress: Progress | None = None,
+        relays: Mapping[str, Relay] | None = None,
     ) -> None:
         self.client, self.ledger, self.gate, self.options = client, ledger, gate, options
         self.progress = progress
+        self.relays: Mapping[str, Relay] = relays or {}  # by job name (v2 only)
         self.counts = PushCounts()
         self.stopped: StopRunError | None = None
         self.failure: BaseException | None = None  # what went wrong in the last sends
@@ -161,8 +167,16 @@ class Pusher:
         elif state.state == "unknown" and self.options.target == "v1" and self._adopt(row, state):
             return
         else:
-            body, run_workflows = self._bytes_for(row, state)
-            self._retrying(lambda: self._create(row, body, run_workflows, state))
+            prepared = self._prepare(row, state)
+            if prepared is None:
+                return
+            body, run_workflows, note = prepared
+            notes = [note] if note else []  # said once, on the first intent with these bytes
+            self._retrying(
+                lambda: self._create(
+                    row, body, run_workflows, state, notes.pop() if notes else None
+                )
+            )
 
     def _retrying(self, send: object) -> None:
         try:
@@ -178,14 +192,57 @@ class Pusher:
         except TransientError:
             self.counts.add("left_pending")
 
-    def _bytes_for(self, row: PendingRequest, state: LedgerState) -> tuple[str, bool | None]:
-        """The recorded bytes when resending the same request, else this run's bytes."""
+    def _prepare(
+        self, row: PendingRequest, state: LedgerState
+    ) -> tuple[str, bool | None, str | None] | None:
+        """The bytes to send and a note when they differ from the recorded ones; None when the
+        relay rejected the record or left it pending (written to the ledger)."""
+        body, run_workflows = self._bytes_for(row, state)
+        relay = self.relays.get(row.job or "") if self.options.target == "v2" else None
+        if relay is None:
+            return body, run_workflows, None
+        resend = self._recorded(row, state) is not None
+        source = str(decode(row.body)["media_url"])
+        try:
+            for attempt in stamina.retry_context(
+                on=TransientError,
+                attempts=self.options.max_attempts,
+                timeout=None,
+                wait_initial=self.options.wait_initial,
+                wait_max=self.options.wait_max,
+            ):
+                with attempt:
+                    sent, note = relay.swap(row.external_id, body, source, resend)
+                    return sent, run_workflows, note
+        except RelayRejectError as exc:
+            self.ledger.outcome(
+                row.external_id, "api_rejected", error_code=exc.code, error=str(exc)
+            )
+            self.counts.add("api_rejected")
+        except TransientError as exc:
+            self.ledger.outcome(row.external_id, "pending", error=str(exc))
+            self.counts.add("left_pending")
+        except StopRunError as exc:
+            self.stopped = exc
+            raise
+        return None
+
+    @staticmethod
+    def _recorded(row: PendingRequest, state: LedgerState) -> LastIntent | None:
+        """The last intent when it sent this same request (its bytes are repeated)."""
         last = state.last_intent
         if (
             last is not None
             and last.operation == "create"
             and last.content_hash == row.content_hash
         ):
+            return last
+        return None
+
+    def _bytes_for(self, row: PendingRequest, state: LedgerState) -> tuple[str, bool | None]:
+        """The recorded bytes when resending the same request, else this run's bytes."""
+        last = self._recorded(row, state)
+        if last is not None:
             return last.request_body, last.run_workflows
         body = decode(row.body)
         if self.options.target == "v2":
@@ -194,11 +251,16 @@ class Pusher:
         return encode(body).decode(), None
 
     def _create(
-        self, row: PendingRequest, body: str, run_workflows: bool | None, state: LedgerState
+        self,
+        row: PendingRequest,
+        body: str,
+        run_workflows: bool | None,
+        state: LedgerState,
+        note: str | None = None,
     ) -> None:
         ext = row.external_id
         self._before_send()
-        self.ledger.intent(ext, row.content_hash, body, run_workflows)
+        self.ledger.intent(ext, row.content_hash, body, run_workflows, note=note)
         try:
             response = self.client.create(body.encode())
         except TransientError as exc:

@@ -1,7 +1,9 @@
-"""One root exception, grouped by what the runtime must do: retry, or stop the run.
+"""One root exception, grouped by what the runtime must do: retry, reject the record, or stop
+the run.
 
-Record-level rejections are not exceptions here: they are outcomes written to the ledger, and
-the run goes on (DESIGN invariant 4).
+Record-level rejections by the API are not exceptions here: they are outcomes written to the
+ledger, and the run goes on (DESIGN invariant 4). RelayRejectError is the one record-level error
+raised before a send: the relay cannot re-host this record's recording.
 """
 
 from __future__ import annotations
@@ -49,3 +51,13 @@ class TransientError(EngagementSyncError):
         super().__init__(message)
         self.retry_after = retry_after
         self.maybe_sent = maybe_sent  # the server may have acted on the request
+
+
+class RelayRejectError(EngagementSyncError):
+    """The relay cannot re-host this record's recording (source refused, not media, too big,
+    host not allowed): the record is rejected for v2 with `code` (reasons.py); the run goes on.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code

@@ -112,7 +112,10 @@ class Ledger:
         body: str,
         run_workflows: bool | None,
         operation: str = "create",
+        note: str | None = None,
     ) -> None:
+        """`note` says why the bytes differ from the last intent's, when they do (a relay link
+        signed again)."""
         self._insert(
             external_id,
             "intent",
@@ -121,6 +124,7 @@ class Ledger:
             request_body=body,
             run_workflows=run_workflows,
             operation=operation,
+            note=note,
         )
 
     def outcome(

@@ -26,6 +26,7 @@ from destinations.engagements.errors import StopRunError
 from destinations.engagements.ledger import Ledger
 from destinations.engagements.progress import Progress
 from destinations.engagements.ratelimit import SendGate
+from destinations.engagements.relay import Relay, RelayConfig
 from destinations.engagements.staging_db import connect
 
 DEFAULT_BASE_URLS = {"v1": "https://api.hubapi.com", "v2": "https://app.askelephant.ai/api"}
@@ -55,6 +56,7 @@ class RunSpec:
     total: int = 0  # records to send, for progress; 0 = no progress output
     run_workflows_by_job: dict[str, bool] = field(default_factory=dict)  # jobs' own settings
     burst: int = 1  # sends that may go back to back; 1 = evenly spaced
+    relays: dict[str, RelayConfig] = field(default_factory=dict)  # v2: jobs' relays, by job
 
     def __repr__(self) -> str:  # never print the token
         return f"RunSpec(target={self.target!r}, destination_id={self.destination_id!r})"
@@ -84,7 +86,8 @@ def start_run(spec: RunSpec) -> Pusher:
                 run_workflows_by_job=spec.run_workflows_by_job,
             )
             progress = Progress(spec.target, spec.total) if spec.total else None
-            _registry[key] = Pusher(client, ledger, gate, options, progress)
+            relays = {job: Relay(config) for job, config in spec.relays.items()}
+            _registry[key] = Pusher(client, ledger, gate, options, progress, relays)
         return _registry[key]
 
 
@@ -100,6 +103,8 @@ def finish_run(run_id: str, target: str) -> Pusher | None:
         pusher.close()
         pusher.client.close()
         pusher.ledger.close()
+        for relay in pusher.relays.values():
+            relay.close()
     return pusher
 
 

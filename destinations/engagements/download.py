@@ -1,0 +1,136 @@
+"""Downloading a recording for the relay without becoming the SSRF vector (reliability_notes.md).
+
+The environment is not trusted (no proxy or .netrc: `trust_env` off), redirects are followed by
+hand with every hop checked against the media_url rules and the job's allow-list, credentials
+go only to the origin of the recording link (never to the host a redirect points at), and the
+address actually connected to is checked before the body is read, so a name that resolves
+privately after our own look-up is refused too. Messages name hosts, never whole URLs: links
+can carry signatures.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from destinations.engagements.errors import RelayRejectError, TransientError
+from sources.engagements.media_url import Resolver, check_media_url
+from sources.engagements.relay import host_allowed, same_origin
+
+MAX_REDIRECTS = 5
+_TRANSIENT = {408, 425, 429}
+
+
+@dataclass(frozen=True)
+class DownloadPolicy:
+    hosts: tuple[str, ...]  # the allow-list
+    credentials_hint: str  # where the source credentials are configured, for messages
+    resolve: Resolver | None = None  # names are resolved; every address must be public
+    allow_loopback: bool = False  # testing switch
+
+
+def http_client(timeout: float = 60.0) -> httpx.Client:
+    """The relay's own client: no environment proxies or netrc, no automatic redirects."""
+    return httpx.Client(
+        timeout=httpx.Timeout(timeout, connect=10.0),
+        trust_env=False,
+        follow_redirects=False,
+        headers={"User-Agent": "engagement-sync-relay/0.1"},
+    )
+
+
+@contextmanager
+def open_recording(
+    client: httpx.Client, url: str, headers: Mapping[str, str], policy: DownloadPolicy
+) -> Iterator[httpx.Response]:
+    """The recording's 2xx response, streaming (the body is not read yet). RelayRejectError
+    for what no retry fixes, TransientError for what a later attempt may."""
+    current = url
+    for _ in range(MAX_REDIRECTS + 1):
+        check_hop(current, policy, redirected=current != url)
+        sent = dict(headers) if same_origin(url, current) else {}
+        response = _send(client, current, sent)
+        try:
+            _check_peer(response, current, policy)
+            location = response.headers.get("location")
+            if response.is_redirect and location:
+                current = urljoin(current, location)
+                continue
+            _check_status(response.status_code, _host(current), policy)
+            yield response
+            return
+        finally:
+            response.close()
+    raise RelayRejectError(
+        "relay_source_refused",
+        f"the recording at {_host(url)} redirects more than {MAX_REDIRECTS} times; "
+        "check the recording link",
+    )
+
+
+def check_hop(url: str, policy: DownloadPolicy, redirected: bool = False) -> None:
+    """The media_url rules (https, public address) and the allow-list, for one URL."""
+    what = "a redirect to" if redirected else "the recording at"
+    problem = check_media_url(url, policy.resolve, policy.allow_loopback)
+    if problem is not None:
+        raise RelayRejectError(problem.code, f"relay: {what} {_host(url)}: {problem.message}")
+    if not host_allowed(_host(url), policy.hosts):
+        raise RelayRejectError(
+            "relay_host_not_allowed",
+            f"relay: {what} {_host(url)} is outside the relay's allow-list "
+            f"({', '.join(policy.hosts) or 'empty'}); add the host to the job's relay_hosts",
+        )
+
+
+def _send(client: httpx.Client, url: str, headers: dict[str, str]) -> httpx.Response:
+    try:
+        return client.send(client.build_request("GET", url, headers=headers), stream=True)
+    except httpx.TransportError as exc:
+        raise TransientError(
+            f"relay: could not download from {_host(url)} ({type(exc).__name__})"
+        ) from None
+
+
+def _check_peer(response: httpx.Response, url: str, policy: DownloadPolicy) -> None:
+    """The address the connection really went to must be public too (DNS rebinding)."""
+    stream = response.extensions.get("network_stream")
+    peer = stream.get_extra_info("server_addr") if stream is not None else None
+    if not peer:
+        return
+    address = ipaddress.ip_address(str(peer[0]).split("%", 1)[0])
+    literal = f"[{address}]" if address.version == 6 else str(address)
+    peer_url = f"{urlsplit(url).scheme}://{literal}/"
+    problem = check_media_url(peer_url, None, policy.allow_loopback)
+    if problem is not None:
+        raise RelayRejectError(
+            problem.code, f"relay: {_host(url)} connected to {address}: {problem.message}"
+        )
+
+
+def _check_status(status: int, host: str, policy: DownloadPolicy) -> None:
+    if 200 <= status < 300:
+        return
+    if status in _TRANSIENT or status >= 500:
+        raise TransientError(f"relay: the source {host} answered HTTP {status}")
+    hint = {
+        401: f"check {policy.credentials_hint}, or export the links again if they expired",
+        403: f"check {policy.credentials_hint}, or export the links again if they expired",
+        404: "the recording is gone from the source",
+        410: "the recording is gone from the source",
+    }.get(status, "check the recording link")
+    raise RelayRejectError(
+        "relay_source_refused",
+        f"relay: the source {host} refused the download (HTTP {status}); {hint}",
+    )
+
+
+def _host(url: str) -> str:
+    try:
+        return (urlsplit(url).hostname or "?").lower()
+    except ValueError:
+        return "?"
