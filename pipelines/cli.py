@@ -34,6 +34,10 @@ from pipelines.options import (
     Prefix,
     Preset,
     Region,
+    Relay,
+    RelayHosts,
+    RelayMaxMb,
+    RelayUrlLifetime,
     RunWorkflows,
     SourceSystem,
     Staging,
@@ -83,6 +87,19 @@ def _workflows_by_job() -> dict[str, bool]:
         return {}
 
 
+def _relays_by_job() -> dict[str, Any]:
+    """The relays of the configured jobs (a push is not given job flags)."""
+    from pipelines.jobs import configured_jobs, make_job
+    from pipelines.relay_config import relays_by_job
+
+    jobs = [
+        make_job(name, values, Path.cwd())
+        for name, values in configured_jobs().items()
+        if values.get("relay")
+    ]
+    return relays_by_job(jobs)
+
+
 def _rejected_any(staged: list[dict[str, Any]]) -> bool:
     return any(r["rejected"] or any(r["target_rejected"].values()) for r in staged)
 
@@ -105,6 +122,10 @@ def stage_cmd(
     truncate_transcripts: Truncate = None,
     validate_dns: ValidateDns = None,
     disposition_map: DispositionMap = None,
+    relay: Relay = None,
+    relay_url_lifetime: RelayUrlLifetime = None,
+    relay_hosts: RelayHosts = None,
+    relay_max_mb: RelayMaxMb = None,
     force_new_prefix: ForceNewPrefix = False,
     fail_on_rejects: FailOnRejects = False,
     json: Json = False,
@@ -143,6 +164,7 @@ def push_cmd(
 
     def work(run: Any) -> list[dict[str, Any]]:
         per_job = _workflows_by_job() if run_workflows is None else {}
+        relays = _relays_by_job()
         reports = [
             push(
                 staging,
@@ -151,6 +173,7 @@ def push_cmd(
                 dry_run,
                 run_id=run.run_id,
                 run_workflows_by_job=per_job,
+                relays=relays,
             ).as_dict()
             for t in targets(target)
         ]
@@ -204,6 +227,10 @@ def sync_cmd(
     truncate_transcripts: Truncate = None,
     validate_dns: ValidateDns = None,
     disposition_map: DispositionMap = None,
+    relay: Relay = None,
+    relay_url_lifetime: RelayUrlLifetime = None,
+    relay_hosts: RelayHosts = None,
+    relay_max_mb: RelayMaxMb = None,
     target: Target = "all",
     run_workflows: RunWorkflows = None,
     force_new_prefix: ForceNewPrefix = False,
@@ -238,6 +265,10 @@ def backfill_cmd(
     truncate_transcripts: Truncate = None,
     validate_dns: ValidateDns = None,
     disposition_map: DispositionMap = None,
+    relay: Relay = None,
+    relay_url_lifetime: RelayUrlLifetime = None,
+    relay_hosts: RelayHosts = None,
+    relay_max_mb: RelayMaxMb = None,
     target: Target = "all",
     run_workflows: Annotated[
         bool,

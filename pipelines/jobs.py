@@ -21,6 +21,13 @@ import dlt
 
 from destinations.engagements.errors import ConfigError
 from sources.engagements.maps import ContactIndex, OwnerIndex
+from sources.engagements.relay import (
+    DEFAULT_MAX_MB,
+    DEFAULT_URL_LIFETIME,
+    RelaySettings,
+    default_hosts,
+    settings_problem,
+)
 from sources.engagements.settings import HUBSPOT_DEFAULT_DISPOSITIONS, BuildSettings
 from sources.exports.mapping import MappingError, parse_mapping
 from sources.exports.presets import PRESET_NAMES
@@ -50,11 +57,29 @@ class Job:
     mapping: str | None = None  # generic preset: the TOML mapping file
     validate_dns: bool = False  # resolve media_url hosts; every address must be public
     disposition_map: str | None = None  # CSV disposition,guid: v1 call outcomes of the portal
+    # The recording relay (v2): a bucket URL that re-hosts media the API cannot fetch itself.
+    relay: str | None = None
+    relay_url_lifetime: int = DEFAULT_URL_LIFETIME  # seconds a presigned link is valid
+    relay_hosts: tuple[str, ...] | None = None  # download allow-list; default the preset's
+    relay_max_mb: int = DEFAULT_MAX_MB
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def external_id_prefix(self) -> str:
         return self.prefix or self.preset
+
+    @property
+    def relay_settings(self) -> RelaySettings | None:
+        if self.relay is None:
+            return None
+        return RelaySettings(
+            self.name,
+            self.preset,
+            self.relay,
+            self.relay_url_lifetime,
+            self.relay_hosts if self.relay_hosts is not None else default_hosts(self.preset),
+            self.relay_max_mb * 1024 * 1024,
+        )
 
 
 JOB_KEYS = tuple(f.name for f in dataclasses.fields(Job) if f.name not in ("name", "extra"))
@@ -93,7 +118,11 @@ def make_job(name: str, values: dict[str, Any], base_dir: Path | None = None) ->
     for key in ("path", "contact_map", "owner_map", "mapping", "disposition_map"):
         if key in clean and base_dir is not None and not _URL.match(str(clean[key])):
             clean[key] = str((base_dir / os.path.expanduser(str(clean[key]))).resolve())
-    return Job(name=name, **clean)
+    job = Job(name=name, **clean)
+    relay = job.relay_settings
+    if relay is not None and (problem := settings_problem(relay)):
+        raise ConfigError(f"job {name}: {problem}; fix it in [engagement_sync.jobs.{name}]")
+    return job
 
 
 _BOOLS = {
@@ -105,14 +134,27 @@ _BOOLS = {
 }
 
 
+_INTS = {"relay_url_lifetime", "relay_max_mb"}
+
+
 def _check_types(name: str, values: dict[str, Any]) -> None:
     """A bad value stops with the key, the value and what it should be."""
+    if isinstance(values.get("relay_hosts"), str):  # a flag: comma-separated
+        values["relay_hosts"] = [h.strip() for h in values["relay_hosts"].split(",") if h.strip()]
     for key, value in values.items():
         if key == "targets":
             continue
-        expected = bool if key in _BOOLS else str
-        if not isinstance(value, expected):
-            kind = "true or false" if expected is bool else "a string"
+        if key == "relay_hosts":
+            if not isinstance(value, list | tuple) or not all(isinstance(h, str) for h in value):
+                raise ConfigError(
+                    f'job {name}: relay_hosts must be a list of host names (["a.example.com", '
+                    f'"*.example.net"]); fix it in [engagement_sync.jobs.{name}]'
+                )
+            values[key] = tuple(value)
+            continue
+        expected = bool if key in _BOOLS else int if key in _INTS else str
+        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+            kind = {bool: "true or false", int: "a whole number", str: "a string"}[expected]
             raise ConfigError(
                 f"job {name}: {key} = {value!r} must be {kind}; fix it in "
                 f"[engagement_sync.jobs.{name}]"
@@ -239,7 +281,16 @@ def build_settings(job: Job) -> BuildSettings:
         resolve=resolve_host if job.validate_dns else None,
         dispositions=dispositions,
         now=datetime.now(UTC),
+        relay=job.relay is not None and "v2" in job.targets,
+        allow_loopback_media=allow_loopback_media(),
     )
+
+
+def allow_loopback_media() -> bool:
+    """The testing switch `[engagement_sync] allow_loopback_media` (env
+    ENGAGEMENT_SYNC__ALLOW_LOOPBACK_MEDIA): media and relay downloads on 127.0.0.1 / localhost
+    pass the media_url rules, over http too. Never set it outside tests."""
+    return bool(dlt.config.get("engagement_sync.allow_loopback_media", bool))
 
 
 @lru_cache(maxsize=100_000)

@@ -65,6 +65,15 @@ Truncate = Annotated[
     ),
 ]
 
+Relay = Annotated[
+    str | None, typer.Option(help="v2: bucket that re-hosts recordings (s3://, gs://, az://).")
+]
+RelayUrlLifetime = Annotated[int | None, typer.Option(help="Seconds a relay link is valid.")]
+RelayHosts = Annotated[
+    str | None, typer.Option(help="Comma-separated hosts the relay may download from.")
+]
+RelayMaxMb = Annotated[int | None, typer.Option(help="Largest recording the relay takes (MB).")]
+
 
 def job_flags(arguments: dict[str, Any]) -> dict[str, Any]:
     """The job settings among a command's arguments that were given (None = not given)."""

@@ -34,6 +34,8 @@ from destinations.engagements.sink import (
 from destinations.engagements.staging_db import opened, table_exists
 from pipelines import dryrun, workspace
 from pipelines.destinations_config import DestinationSettings
+from pipelines.relay_config import resolve_relays
+from sources.engagements.relay import RelaySettings
 
 SINKS = {"v1": engagements_v1, "v2": engagements_v2}
 
@@ -148,10 +150,12 @@ def push(
     scope: Scope = Scope(),
     run_id: str | None = None,
     run_workflows_by_job: dict[str, bool] | None = None,
+    relays: dict[str, RelaySettings] | None = None,
 ) -> PushReport:
     """Deliver every pending request of one target within `scope`; StopRunError for run-level
     problems. Ledger rows carry `run_id` (a fresh one when not given). v2 `run_workflows` is
-    the job's own setting where `run_workflows_by_job` has it, else `run_workflows`."""
+    the job's own setting where `run_workflows_by_job` has it, else `run_workflows`. v2
+    requests of a job in `relays` have their recordings re-hosted by that job's relay."""
     target = settings.target
     pending = count_pending(staging, target, settings.destination_id, scope)
     report = PushReport(target, settings.destination_id, pending, dry_run=dry_run)
@@ -161,6 +165,7 @@ def push(
     if pending == 0:
         return report
     check_access(settings)
+    relay_configs = resolve_relays(relays or {}) if target == "v2" else {}
     pipeline = dlt.pipeline(
         pipeline_name=f"engagements_push_{target}", pipelines_dir=workspace.pipelines_dir(staging)
     ).drop()
@@ -179,6 +184,7 @@ def push(
         total=pending if show_progress else 0,
         run_workflows_by_job=dict(run_workflows_by_job or {}),
         burst=settings.burst,
+        relays=relay_configs,
     )
     start_run(spec)  # the sink finds this Pusher by run_id: the token never passes through dlt
     destination = SINKS[target](staging=spec.staging, run_id=spec.run_id, api_token="registered")

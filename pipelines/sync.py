@@ -17,6 +17,7 @@ from typing import Any
 from pipelines.destinations_config import resolve
 from pipelines.jobs import Job
 from pipelines.push import Scope, push
+from pipelines.relay_config import relays_by_job
 from pipelines.runs import Run
 from pipelines.stage import stage
 from pipelines.summary import run_summary
@@ -53,6 +54,7 @@ def sync(staging: Path, jobs: list[Job], options: SyncOptions, run: Run) -> dict
                     scope=scope,
                     run_id=run.run_id,
                     run_workflows_by_job=per_job,
+                    relays=relays_by_job(jobs),
                 ).as_dict()
             )
     finally:

@@ -1,0 +1,120 @@
+"""Resolving a job's relay the dlt way: the bucket through dlt's filesystem configuration and the
+source's credentials from `[sources.<preset>]`.
+
+Bucket (any key of dlt's filesystem credentials for the protocol, e.g. AwsCredentials):
+`[engagement_sync.relay.credentials]` in .dlt/secrets.toml or
+`ENGAGEMENT_SYNC__RELAY__CREDENTIALS__AWS_ACCESS_KEY_ID`; a job may override any key under
+`[engagement_sync.relay.<job>.credentials]`. Without keys, the cloud SDK's default chain applies
+(instance role, workload identity, ~/.aws). Source: `[sources.twilio] account_sid, auth_token`
+(Basic), `[sources.ringcentral] access_token`, `[sources.zoom] access_token` (Bearer), or
+`SOURCES__TWILIO__AUTH_TOKEN` …; `[sources.<preset>.<job>]` overrides per job.
+"""
+
+from __future__ import annotations
+
+import base64
+
+from dlt.common.configuration import configspec, resolve_configuration
+from dlt.common.configuration.exceptions import ConfigurationException
+from dlt.common.configuration.specs import BaseConfiguration
+from dlt.common.exceptions import MissingDependencyException
+from dlt.common.storages.configuration import FilesystemConfiguration
+from dlt.common.storages.fsspec_filesystem import fsspec_from_config
+from dlt.common.typing import TSecretStrValue
+
+from destinations.engagements.errors import ConfigError
+from destinations.engagements.relay import RelayConfig
+from pipelines.jobs import Job, allow_loopback_media, resolve_host
+from sources.engagements.relay import SOURCE_AUTH, RelaySettings
+
+# SigV2 presigned links are deprecated on AWS; dlt leaves botocore's choice open.
+_S3_CONFIG = {"signature_version": "s3v4"}
+
+
+@configspec
+class SourceCredentials(BaseConfiguration):
+    """What a preset's recordings are downloaded with (SOURCE_AUTH says which keys)."""
+
+    account_sid: str | None = None
+    auth_token: TSecretStrValue | None = None
+    access_token: TSecretStrValue | None = None
+
+
+def relays_by_job(jobs: list[Job]) -> dict[str, RelaySettings]:
+    """The relay settings of the jobs that have one and send to v2."""
+    return {
+        job.name: settings
+        for job in jobs
+        if (settings := job.relay_settings) is not None and "v2" in job.targets
+    }
+
+
+def resolve_relays(relays: dict[str, RelaySettings]) -> dict[str, RelayConfig]:
+    return {job: resolve_relay(settings) for job, settings in relays.items()}
+
+
+def resolve_relay(settings: RelaySettings) -> RelayConfig:
+    """The job's relay with its bucket filesystem and source headers; ConfigError naming the
+    key to fix."""
+    headers, hint = source_headers(settings)
+    filesystem, path = _bucket(settings)
+    return RelayConfig(
+        settings,
+        filesystem,
+        path,
+        headers,
+        hint,
+        resolve=resolve_host,
+        allow_loopback=allow_loopback_media(),
+    )
+
+
+def source_headers(settings: RelaySettings) -> tuple[dict[str, str], str]:
+    """The Authorization header for the job's source (empty: download anonymously), and where
+    its credentials are configured (for messages)."""
+    auth = SOURCE_AUTH.get(settings.preset)
+    if auth is None:
+        return {}, "the recording links"
+    section = f"[sources.{settings.preset}]"
+    hint = f"{section} {' / '.join(auth.keys)}"
+    creds = resolve_configuration(
+        SourceCredentials(), sections=("sources", settings.preset, settings.job)
+    )
+    values = [getattr(creds, key) for key in auth.keys]
+    if not any(values):
+        return {}, hint
+    if not all(values):
+        raise ConfigError(
+            f"job {settings.job}: {section} needs {' and '.join(auth.keys)} together for the "
+            "relay; set the missing one in .dlt/secrets.toml or the environment"
+        )
+    if auth.scheme == "basic":
+        pair = base64.b64encode(f"{values[0]}:{values[1]}".encode()).decode()
+        return {"Authorization": f"Basic {pair}"}, hint
+    return {"Authorization": f"Bearer {values[0]}"}, hint
+
+
+def _bucket(settings: RelaySettings) -> tuple[object, str]:
+    """An authenticated fsspec filesystem for the relay bucket, and the prefix's path in it."""
+    try:
+        config = resolve_configuration(
+            FilesystemConfiguration(settings.url),
+            sections=("engagement_sync", "relay", settings.job),
+        )
+        if config.protocol == "s3":  # botocore Config, merged by dlt with its own
+            kwargs = dict(config.kwargs or {})
+            kwargs["config_kwargs"] = {**_S3_CONFIG, **kwargs.get("config_kwargs", {})}
+            config.kwargs = kwargs
+        return fsspec_from_config(config)
+    except MissingDependencyException:
+        extra = settings.url.split("://", 1)[0].replace("gcs", "gs")
+        raise ConfigError(
+            f"job {settings.job}: relay {settings.url} needs the {extra} extra; "
+            f'pip install "engagement-sync[{extra}]"'
+        ) from None
+    except ConfigurationException as exc:
+        raise ConfigError(
+            f"job {settings.job}: relay {settings.url}: the bucket configuration is incomplete "
+            f"({type(exc).__name__}); set [engagement_sync.relay.credentials] in "
+            ".dlt/secrets.toml (see README, Recording relay)"
+        ) from None
