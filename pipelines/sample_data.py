@@ -103,10 +103,15 @@ def twilio_calls(n_calls: int, seed: int = 7, rfc2822: bool = True) -> list[dict
 
 
 def write_twilio_sample(
-    folder: Path, n_calls: int = 240, seed: int = 7, complete: bool = False
+    folder: Path,
+    n_calls: int = 240,
+    seed: int = 7,
+    complete: bool = False,
+    media_base: str | None = None,
 ) -> SampleCounts:
     """Exports in `folder/exports/` (calls split between a JSON page and a CSV; recordings for
-    ~3 in 4 calls) and a contact map `folder/contacts.csv`."""
+    ~3 in 4 calls) and a contact map `folder/contacts.csv`. Recording links point at Twilio, or
+    at `media_base/<recording sid>` (e.g. the sandbox's recordings, for the relay)."""
     exports = folder / "exports"
     exports.mkdir(parents=True, exist_ok=True)
     rows = twilio_calls(n_calls, seed)
@@ -118,7 +123,7 @@ def write_twilio_sample(
         writer = csv.DictWriter(fh, CSV_COLUMNS, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(iso_rows)
-    recordings = _recordings(rows, seed, 0.0 if complete else 0.25)
+    recordings = _recordings(rows, seed, 0.0 if complete else 0.25, media_base)
     (exports / "recordings_page_0.json").write_text(
         json.dumps({"recordings": recordings}, indent=1)
     )
@@ -129,9 +134,10 @@ def write_twilio_sample(
 
 
 def _recordings(
-    rows: list[dict[str, str | None]], seed: int, missing_share: float
+    rows: list[dict[str, str | None]], seed: int, missing_share: float, media_base: str | None
 ) -> list[dict[str, str | None]]:
     rng = random.Random(seed + 1)
+    twilio = f"https://api.twilio.com/2010-04-01/Accounts/{sid('AC', 1)}/Recordings"
     out = []
     for i, row in enumerate(r for r in rows if r["sid"] and not r["parent_call_sid"]):
         if rng.random() < missing_share:
@@ -146,8 +152,7 @@ def _recordings(
                 "start_time": row["start_time"],
                 "date_created": row["start_time"],
                 "uri": f"/2010-04-01/Accounts/{sid('AC', 1)}/Recordings/{re_sid}.json",
-                "media_url": f"https://api.twilio.com/2010-04-01/Accounts/{sid('AC', 1)}"
-                f"/Recordings/{re_sid}",
+                "media_url": f"{media_base or twilio}/{re_sid}",
             }
         )
     return out

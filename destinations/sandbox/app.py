@@ -1,4 +1,5 @@
-"""The sandbox's ASGI application: HubSpot v1 at the root, AskElephant v2 under /api, admin."""
+"""The sandbox's ASGI application: HubSpot v1 at the root, AskElephant v2 under /api, admin and
+fake recordings under /_sandbox."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from .admin import admin_routes
 from .config import SandboxConfig
 from .faults import DROP_CONNECTION, FaultInjector, connection_dropper
 from .ratelimit import HubSpotLimiter, TokenBucket
+from .recordings import Recordings
 from .responses import hubspot_error, new_request_id, problem
 from .store import Store
 from .v1 import V1Api
@@ -36,10 +38,12 @@ def create_app(config: SandboxConfig) -> Starlette:
     faults = FaultInjector(config)
     v1_limiter = HubSpotLimiter(config.v1_requests_per_10s, config.v1_daily_limit)
     v2_limiter = TokenBucket(config.v2_requests_per_second)
+    recordings = Recordings(config)
     routes = [
         *V1Api(config, store, v1_limiter, faults).routes(),
         *V2Api(config, store, v2_limiter, faults).routes(),
         *admin_routes(config, store, [v1_limiter, v2_limiter], faults),
+        *recordings.routes(),
     ]
     app = SandboxApp(
         routes=routes,
@@ -52,6 +56,7 @@ def create_app(config: SandboxConfig) -> Starlette:
     app.state.config = config
     app.state.store = store
     app.state.faults = faults
+    app.state.recordings = recordings
     return app
 
 

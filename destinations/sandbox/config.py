@@ -29,7 +29,13 @@ class SandboxConfig:
     portal_id: int = 62515
     """HubSpot portal (Hub) id reported on every v1 engagement."""
     allow_loopback_media: bool = False
-    """Testing switch: accept media_url hosts on 127.0.0.0/8, ::1 and localhost."""
+    """Testing switch: accept media_url hosts on 127.0.0.0/8, ::1 and localhost (http too)."""
+    recording_user: str = "AC-sandbox"
+    """Basic-auth user of /_sandbox/recordings/basic/… (like a Twilio account SID)."""
+    recording_password: str = "sandbox-auth-token"
+    """Basic-auth password of those recordings (like a Twilio auth token)."""
+    recording_token: str = "sandbox-recording-token"
+    """Bearer token of /_sandbox/recordings/bearer/… (like a RingCentral or Zoom token)."""
 
     # ---- fault injection (create requests only) ------------------------------------------------
     seed: int = 0

@@ -56,8 +56,9 @@ def check_media_url(
 ) -> MediaRejection | None:
     """Return why the API would refuse url as media_url (422), or None when it would accept it.
 
-    allow_loopback admits 127.0.0.0/8, ::1 and localhost (a testing switch). resolve, when
-    given, maps a host name to its addresses, each of which must be public too.
+    allow_loopback admits 127.0.0.0/8, ::1 and localhost, over http too (a testing switch: a
+    local S3 emulator signs http links). resolve, when given, maps a host name to its
+    addresses, each of which must be public too.
     """
     if not url or "\\" in url or any(ch.isspace() or ord(ch) < 0x20 for ch in url):
         return _invalid("must not be empty or contain spaces, control characters or backslashes")
@@ -66,7 +67,8 @@ def check_media_url(
         _ = parts.port
     except ValueError as exc:
         return _invalid(f"is not a valid URL ({exc})")
-    if parts.scheme.lower() != "https":
+    plain_loopback = allow_loopback and parts.scheme.lower() == "http" and _loopback(parts.hostname)
+    if parts.scheme.lower() != "https" and not plain_loopback:
         shown = parts.scheme or "none"
         return MediaRejection("media_url_not_https", f"media_url must use https (got {shown})")
     if not parts.hostname:
@@ -177,6 +179,19 @@ def embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
     if ip in _NAT64 or (ip in _IPV4_COMPATIBLE and int(ip) > 1):
         found.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
     return found
+
+
+def _loopback(hostname: str | None) -> bool:
+    """A loopback host in any spelling (127.1, [::1], localhost)."""
+    host = normalise_host(hostname or "")
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        ip: IPAddress | None = ipaddress.IPv6Address(host) if ":" in host else None
+        ip = ip or parse_lenient_ipv4(host)
+    except ValueError:
+        return False
+    return ip is not None and _is_loopback(ip)
 
 
 def _is_loopback(ip: IPAddress) -> bool:

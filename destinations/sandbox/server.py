@@ -17,6 +17,7 @@ from starlette.applications import Starlette
 from .app import create_app
 from .config import SandboxConfig
 from .faults import FaultInjector
+from .recordings import Recordings
 from .store import Store
 
 HOST = "127.0.0.1"
@@ -69,6 +70,7 @@ class SandboxServer:
         self.app = create_app(config)
         self.store: Store = self.app.state.store
         self.faults: FaultInjector = self.app.state.faults
+        self.recordings: Recordings = self.app.state.recordings
         self._requested_port = port
         self._port: int | None = None
         self._server: uvicorn.Server | None = None
