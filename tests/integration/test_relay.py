@@ -23,6 +23,7 @@ import httpx
 import pytest
 from moto.server import ThreadedMotoServer
 
+from destinations.engagements.errors import StopRunError
 from destinations.sandbox import SandboxConfig, SandboxServer
 from destinations.sandbox.recordings import content
 from pipelines.destinations_config import DestinationSettings
@@ -359,3 +360,23 @@ def test_sigkill_mid_push_uploads_each_recording_once(
         assert kills >= 1
         [(runs,)] = rows(staging, "SELECT count(DISTINCT run_id) FROM engagements.deliveries")
         assert runs >= 2  # a killed run had relayed and sent some before it died
+
+
+def test_a_missing_bucket_stops_the_run_and_keeps_everything_pending(
+    tmp_path: Path, relay_env: dict[str, str]
+) -> None:
+    with SandboxServer(SandboxConfig(allow_loopback_media=True, **FAST)) as sandbox:
+        media = f"{sandbox.base_url}/_sandbox/recordings/basic"
+        write_twilio_sample(tmp_path / "sample", n_calls=6, complete=True, media_base=media)
+        job = twilio_job(tmp_path / "sample", "no-such-bucket")
+        staging = tmp_path / "stop.duckdb"
+        stage(staging, [job])
+        settings = v2(sandbox)
+        before = count_pending(staging, "v2", settings.destination_id)
+        with pytest.raises(StopRunError, match="no-such-bucket") as stopped:
+            push(staging, settings, show_progress=False, relays=relays_by_job([job]))
+        message = str(stopped.value)
+        assert "\n" not in message and "run again" in message
+        assert SECRET_KEY not in message
+        assert count_pending(staging, "v2", settings.destination_id) == before > 0
+        assert sandbox.store.count_v2() == 0
