@@ -78,7 +78,11 @@ def check_hop(url: str, policy: DownloadPolicy, redirected: bool = False) -> Non
     what = "a redirect to" if redirected else "the recording at"
     problem = check_media_url(url, policy.resolve, policy.allow_loopback)
     if problem is not None:
-        raise RelayRejectError(problem.code, f"relay: {what} {_host(url)}: {problem.message}")
+        raise RelayRejectError(
+            problem.code,
+            f"relay: {what} {_host(url)}: {problem.message}; the relay downloads only from "
+            "public https hosts (fix the recording link)",
+        )
     if not host_allowed(_host(url), policy.hosts):
         raise RelayRejectError(
             "relay_host_not_allowed",

@@ -217,6 +217,7 @@ def test_bearer_expiring_links_and_what_the_relay_refuses(
             6: f"http://127.0.0.2:{port}/_sandbox/recordings/bearer/elsewhere.mp3",
             7: f"{bearer}/moved.mp3",
             8: f"{bearer}/flaky.mp3",
+            9: f"{bearer}/metadata.mp3",
         }
         recs.plan("page.mp3", content_type="text/html")
         recs.plan("huge.mp3", size=2 * 1024 * 1024 + 1)
@@ -224,6 +225,7 @@ def test_bearer_expiring_links_and_what_the_relay_refuses(
             "moved.mp3", redirect_to=f"http://localhost:{port}/_sandbox/recordings/public/m.mp3"
         )
         recs.plan("flaky.mp3", fail_first=5)  # more than one run's 5 attempts
+        recs.plan("metadata.mp3", redirect_to="https://169.254.169.254/latest/meta-data/")
         exports = tmp_path / "exports"
         exports.mkdir()
         records = [rc_record(n, url) for n, url in urls.items()]
@@ -268,6 +270,7 @@ def test_bearer_expiring_links_and_what_the_relay_refuses(
             "ringcentral:s-0006": "relay_host_not_allowed",
             "ringcentral:s-0007": "created",
             "ringcentral:s-0008": "created",
+            "ringcentral:s-0009": "media_url_private_host",  # a redirect is checked too
         }
         messages = [
             r[0]
