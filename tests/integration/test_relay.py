@@ -9,6 +9,7 @@ and what the relay cannot re-host is rejected for v2 with its reason code.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import random
@@ -38,6 +39,9 @@ from tests.integration.test_delivery_faults import _fast_retries
 
 KEY_ID, SECRET_KEY = "relay-test-key", "relay-test-secret-do-not-store"
 FAST = {"v1_requests_per_10s": 100_000, "v2_requests_per_second": 10_000}
+BASIC = base64.b64encode(
+    f"{SandboxConfig.recording_user}:{SandboxConfig.recording_password}".encode()
+).decode()
 
 
 @pytest.fixture(scope="module")
@@ -182,9 +186,11 @@ def test_basic_auth_recordings_are_relayed_once_and_fetchable(
         )
     )
     assert sent == held
-    data = staging.read_bytes()
-    for secret in (SECRET_KEY, SandboxConfig.recording_password):
-        assert secret.encode() not in data
+    stored = [staging, *(tmp_path / ".engagement-sync").rglob("*")]  # + dlt state and traces
+    for path in (p for p in stored if p.is_file()):
+        data = path.read_bytes()
+        for secret in (SECRET_KEY, SandboxConfig.recording_password, BASIC):
+            assert secret.encode() not in data, path
 
 
 def rc_record(n: int, url: str) -> dict[str, Any]:
