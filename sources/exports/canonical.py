@@ -61,7 +61,9 @@ def with_provenance(files: list[SourceFile], names: tuple[str, ...]) -> pa.Table
     tables = []
     for source in files:
         for coll in source.collections:
-            if coll.name in names and coll.rows.num_rows:
+            if coll.name in names and coll.rows.num_rows and FILE_COL in coll.rows.column_names:
+                tables.append(coll.rows)  # a partition's rows keep their original file and row
+            elif coll.name in names and coll.rows.num_rows:
                 n = coll.rows.num_rows
                 tables.append(
                     coll.rows.append_column(FILE_COL, pa.array([source.path] * n)).append_column(

@@ -7,13 +7,15 @@ text) so CSV and JSON exports of one system map through the same code. Pure: byt
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import io
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 import pyarrow as pa
@@ -76,6 +78,50 @@ def read_csv(data: bytes) -> pa.Table:
             column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=True
         ),
     )
+
+
+Opener = Callable[[], BinaryIO]
+BLOCK_BYTES = 8 << 20
+
+
+def iter_csv(file_name: str, open_file: Opener) -> Iterator[pa.Table]:
+    """A CSV as all-string tables of a few MB each, without the file ever whole in memory.
+
+    Same decoding as read_csv: UTF-8 (BOM allowed) when every byte decodes, else Windows-1252
+    (found by one streaming pass, so a bad byte near the end still switches the whole file).
+    """
+    try:
+        encoding = _stream_encoding(open_file)
+        with open_file() as fh:
+            head = fh.read(1 << 16)
+        text = head.decode("utf-8-sig" if encoding == "utf8" else "cp1252", errors="replace")
+        names = next(csv.reader(io.StringIO(text)), [])
+        if not names:
+            return
+        with open_file() as fh:
+            reader = pacsv.open_csv(
+                fh,
+                read_options=pacsv.ReadOptions(encoding=encoding, block_size=BLOCK_BYTES),
+                convert_options=pacsv.ConvertOptions(
+                    column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=True
+                ),
+            )
+            for batch in reader:
+                yield pa.Table.from_batches([batch])
+    except (pa.ArrowInvalid, UnicodeDecodeError, OSError) as exc:
+        raise UnreadableFileError(f"{file_name}: {exc}") from exc
+
+
+def _stream_encoding(open_file: Opener) -> str:
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    with open_file() as fh:
+        try:
+            while chunk := fh.read(BLOCK_BYTES):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return "cp1252"
+    return "utf8"
 
 
 def _jsonl(data: bytes) -> list[Any]:

@@ -19,6 +19,7 @@ from dlt.sources.filesystem import filesystem
 from sources.engagements.settings import BuildSettings
 from sources.exports.canonical import MapContext, RowRejection, SourceFile
 from sources.exports.outputs import DELETED, StageOutputs, build_outputs, with_tombstones
+from sources.exports.partitions import ExportFile, Spill, partition_count
 from sources.exports.presets import get_preset
 from sources.exports.readers import UnreadableFileError, read_collections
 
@@ -100,44 +101,118 @@ def exports(
 
     @dlt.transformer(name=f"{job.name}_records")
     def records(items: list[Any]) -> Iterator[Any]:
-        listed = [(item["relative_path"], item.read_bytes) for item in items]
-        out = stage_files(listed, job, settings, known or {}, lambda: _every_file(job))
-        tally.add(out)
-        for table_name in dict.fromkeys([*out.tables, *out.deleted]):
-            table = out.tables.get(table_name, pa.table({}))
-            deleted = out.deleted.get(table_name)
-            if deleted is not None:
-                keys = {key_of(table_name): deleted}
-                if "job" in TABLE_KEYS[table_name]:
-                    keys["job"] = pa.array([job.name] * len(deleted), pa.string())
-                table = with_tombstones(table, keys)
-            if table.num_rows:
-                yield dlt.mark.with_hints(
-                    table,
-                    dlt.mark.make_hints(
-                        table_name=table_name,
-                        # one row per key in a load (presets fold, builders key by record)
-                        write_disposition={
-                            "disposition": "merge",
-                            "strategy": "delete-insert",
-                            "deduplicated": True,
-                        },
-                        primary_key=TABLE_KEYS[table_name],
-                        columns=HARD_DELETE if deleted is not None else None,  # type: ignore[arg-type]
-                    ),
-                    create_table_variant=True,
-                )
+        listed = [_export_file(item) for item in items]
+        for out in stage_stream(listed, job, settings, known or {}, lambda: _every_file(job)):
+            tally.add(out)
+            yield from _hinted(out, job)
 
     return files | records
+
+
+def _hinted(out: StageOutputs, job: ExportJob) -> Iterator[Any]:
+    """Each staged table of `out` with its merge hints, stale keys flagged for deletion."""
+    for table_name in dict.fromkeys([*out.tables, *out.deleted]):
+        table = out.tables.get(table_name, pa.table({}))
+        deleted = out.deleted.get(table_name)
+        if deleted is not None:
+            keys = {key_of(table_name): deleted}
+            if "job" in TABLE_KEYS[table_name]:
+                keys["job"] = pa.array([job.name] * len(deleted), pa.string())
+            table = with_tombstones(table, keys)
+        if table.num_rows:
+            yield dlt.mark.with_hints(
+                table,
+                dlt.mark.make_hints(
+                    table_name=table_name,
+                    # one row per key in a load (presets fold, builders key by record, and
+                    # a key's rows all land in one partition)
+                    write_disposition={
+                        "disposition": "merge",
+                        "strategy": "delete-insert",
+                        "deduplicated": True,
+                    },
+                    primary_key=TABLE_KEYS[table_name],
+                    columns=HARD_DELETE if deleted is not None else None,  # type: ignore[arg-type]
+                ),
+                create_table_variant=True,
+            )
 
 
 FileList = list[tuple[str, Callable[[], bytes]]]
 
 
-def _every_file(job: ExportJob) -> FileList:
+def _export_file(item: Any) -> ExportFile:
+    return ExportFile(item["relative_path"], item.read_bytes, item.open, item["size_in_bytes"])
+
+
+def _every_file(job: ExportJob) -> list[ExportFile]:
     """Every file of the job, whatever the incremental state says."""
     listing = filesystem(bucket_url=job.bucket_url, file_glob=job.file_glob)
-    return [(item["relative_path"], item.read_bytes) for item in listing]
+    return [_export_file(item) for item in listing]
+
+
+def stage_stream(
+    files: list[ExportFile],
+    job: ExportJob,
+    settings: BuildSettings,
+    known: dict[str, pa.Table],
+    every_file: Callable[[], list[ExportFile]],
+) -> Iterator[StageOutputs]:
+    """stage_files for any size: a job with more input than one partition (partitions.py) whose
+    preset can partition is read as a stream and staged partition by partition."""
+    preset = get_preset(job.preset)
+    count = partition_count(files)
+    if count == 1 or not preset.partition_keys:
+        listed = [(f.path, f.read_bytes) for f in files]
+        every = lambda: [(f.path, f.read_bytes) for f in every_file()]  # noqa: E731
+        yield stage_files(listed, job, settings, known, every)
+        return
+    with Spill(
+        count, preset.partition_keys, preset.side_reducers, preset.name_collections
+    ) as spill:
+        spill.add(files)
+        whole = bool(spill.arrived & set(preset.reread_all_on))
+        if whole:
+            done = {f.path for f in files}
+            spill.add([f for f in every_file() if f.path not in done])
+        side = spill.side_tables()
+        context = MapContext(
+            job.prefix,
+            settings.source_system,
+            job.default_region,
+            _supersede(side, {} if whole else known),
+            job.options,
+        )
+        # What is not partitioned (rows of no known shape), the unreadable files and this run's
+        # side tables: one output; then one per partition.
+        mapped = preset.map_files(spill.whole(), context)
+        mapped.rejections.extend(spill.unreadable)
+        mapped.read += len(spill.unreadable)
+        mapped.lookups = side
+        out = build_outputs(mapped, settings, job.name, job.targets)
+        out.files = len(spill.files) + len(spill.unreadable)
+        if whole:
+            out.deleted.update(_gone_side_rows(known, side))
+        yield out
+        for sources in spill.partitions():
+            mapped = preset.map_files(sources, context)
+            mapped.lookups = {}
+            yield build_outputs(mapped, settings, job.name, job.targets)
+
+
+def _supersede(new: dict[str, pa.Table], known: dict[str, pa.Table]) -> dict[str, pa.Table]:
+    """This run's side rows, plus the staged ones for keys this run has none of."""
+    out = dict(new)
+    for name, old in known.items():
+        if name not in new or not old.num_rows:
+            out.setdefault(name, old)
+            continue
+        key = key_of(name)
+        fresh = new[name]
+        older = old.select(fresh.column_names).cast(fresh.schema)
+        older = older.filter(pc.invert(pc.is_in(older[key], value_set=fresh[key].combine_chunks())))
+        out[name] = pa.concat_tables([fresh, older])
+    return out
 
 
 def stage_files(

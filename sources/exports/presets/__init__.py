@@ -8,15 +8,18 @@ nested JSON paths) lives in sources/exports/common.py; the steps every preset ta
 collections with provenance, `require_id_and_start`, folding duplicates of a source id,
 `finish` into canonical tables, rejections) in canonical.py. A preset is then a table of field
 names plus the few rules its format needs. `generic` maps any export through a TOML mapping file
-(sources/exports/mapping.py) passed as `MapContext.options["mapping"]`.
+(sources/exports/mapping.py) passed as `MapContext.options["mapping"]`. A preset whose folding
+groups rows by a key of the raw row may give `PARTITION_KEYS` and `SIDE_REDUCERS`; big jobs are
+then staged partition by partition (sources/exports/partitions.py).
 """
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import ModuleType
+from typing import Any
 
 from sources.exports.canonical import MapContext, MappedRows, SourceFile
 
@@ -42,6 +45,8 @@ class Preset:
     map_files: Callable[[list[SourceFile], MapContext], MappedRows]
     name_collections: Callable[[list[SourceFile]], None] = _no_naming
     reread_all_on: tuple[str, ...] = ()
+    partition_keys: dict[str, Any] = field(default_factory=dict)  # see partitions.py
+    side_reducers: dict[str, Any] = field(default_factory=dict)
 
 
 def _from_module(name: str, module: ModuleType) -> Preset:
@@ -50,6 +55,8 @@ def _from_module(name: str, module: ModuleType) -> Preset:
         module.map_files,
         getattr(module, "name_collections", _no_naming),
         tuple(getattr(module, "REREAD_ALL_ON", ())),
+        dict(getattr(module, "PARTITION_KEYS", {})),
+        dict(getattr(module, "SIDE_REDUCERS", {})),
     )
 
 

@@ -46,6 +46,30 @@ API_HOST = "https://api.twilio.com"
 REREAD_ALL_ON = ("recordings",)
 
 
+def root_sid(calls: pa.Table) -> pa.ChunkedArray:
+    """The sid a call row folds under: its parent's when it is a child leg, else its own."""
+    return pc.coalesce(
+        common.column(calls, "parent_call_sid", "ParentCallSid"),
+        common.column(calls, "sid", "Sid", "CallSid"),
+    )
+
+
+def combine_recording_urls(tables: list[pa.Table]) -> pa.Table:
+    """recording_urls of several blocks -> one URL per call (the same rule: the least URL)."""
+    table = pa.concat_tables(tables)
+    return (
+        table.group_by("call_sid")
+        .aggregate([("recording_url", "min")])
+        .rename_columns(["call_sid", "recording_url"])
+        .cast(RECORDINGS_SCHEMA)
+    )
+
+
+# Big jobs are staged in partitions of calls grouped by root sid (sources/exports/partitions.py);
+# recordings reduce block by block to one URL per call.
+PARTITION_KEYS = {"calls": root_sid}
+
+
 def map_files(files: list[SourceFile], context: MapContext) -> MappedRows:
     """Calls from every file, joined with the job's recordings (these files' and earlier ones')."""
     name_collections(files)
@@ -121,7 +145,7 @@ def _parse_calls(calls: pa.Table) -> tuple[pa.Table, list[RowRejection]]:
     )
     calls = (
         calls.append_column("_sid", sid)
-        .append_column("_root", pc.coalesce(parent, sid))
+        .append_column("_root", root_sid(calls))
         .append_column("_is_child", pc.is_valid(parent))
         .append_column("_start", start)
     )
@@ -243,4 +267,13 @@ def _canonical(calls: pa.Table, context: MapContext) -> pa.Table:
     )
 
 
-__all__ = ["REREAD_ALL_ON", "map_files", "name_collections", "recording_urls"]
+SIDE_REDUCERS = {"recordings": (recording_urls, combine_recording_urls)}
+
+__all__ = [
+    "PARTITION_KEYS",
+    "REREAD_ALL_ON",
+    "SIDE_REDUCERS",
+    "map_files",
+    "name_collections",
+    "recording_urls",
+]

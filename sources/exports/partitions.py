@@ -1,0 +1,202 @@
+"""Big exports in pieces: rows spread over partitions by the key that folding groups by, so each
+partition is mapped, built and loaded on its own and memory stays flat however big the export.
+
+A preset opts in with two module attributes:
+- `PARTITION_KEYS`: collection name -> function(raw rows) -> the key its folding groups by
+  (Twilio calls: the root leg's sid). Rows sharing a key always land in the same partition, so
+  folding inside a partition is folding over the whole export.
+- `SIDE_REDUCERS`: collection name -> (reduce one block, combine the reduced blocks), for
+  collections that only feed a lookup and are not counted as records (Twilio recordings ->
+  call_sid, recording_url). Reducing block by block keeps them small too.
+Every other collection (say, rows of an unknown shape) is kept whole and mapped once.
+
+IO: the parts are Arrow IPC files in a temporary folder, one per file, collection and partition.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from sources.exports.canonical import FILE_COL, ROW_COL, RowRejection, SourceFile
+from sources.exports.readers import (
+    Collection,
+    Opener,
+    UnreadableFileError,
+    iter_csv,
+    read_collections,
+)
+
+# Input bytes per partition. A partition of this much CSV maps and builds in a few hundred MB;
+# smaller jobs (one partition) take the plain whole-job path.
+PARTITION_BYTES = 64 << 20
+
+KeyFunction = Callable[[pa.Table], pa.ChunkedArray | pa.Array]
+Reducer = tuple[Callable[[pa.Table], pa.Table], Callable[[list[pa.Table]], pa.Table]]
+
+
+@dataclass(frozen=True)
+class ExportFile:
+    """One listed export file: where it is, and how to read it whole or as a stream."""
+
+    path: str
+    read_bytes: Callable[[], bytes]
+    open: Opener | None = None
+    size: int = 0
+
+
+def partition_count(files: list[ExportFile]) -> int:
+    return max(1, math.ceil(sum(f.size for f in files) / PARTITION_BYTES))
+
+
+def blocks(
+    file: ExportFile, name_collections: Callable[[list[SourceFile]], None]
+) -> Iterator[Collection]:
+    """The file's collections, CSVs in blocks of a few MB, each named the preset's way."""
+    if file.path.lower().endswith(".csv") and file.open is not None:
+        found: Iterator[Collection] = (
+            Collection("rows", t) for t in iter_csv(file.path, file.open)
+        )
+    else:
+        found = iter(read_collections(file.path, file.read_bytes()))
+    for collection in found:
+        named = [SourceFile(file.path, [collection])]
+        name_collections(named)
+        yield named[0].collections[0]
+
+
+@dataclass
+class _FileParts:
+    path: str
+    parts: dict[tuple[str, int], pa.ipc.RecordBatchFileWriter] = field(default_factory=dict)
+    rows: dict[str, int] = field(default_factory=dict)  # running row number per collection
+    side: dict[str, list[pa.Table]] = field(default_factory=dict)
+    whole: list[Collection] = field(default_factory=list)
+
+
+class Spill:
+    """Routes each block of each file: partitioned collections to their parts on disk, side
+    collections through their reducer, the rest kept whole. A file that turns out unreadable
+    halfway leaves nothing behind (its parts are dropped)."""
+
+    def __init__(
+        self,
+        count: int,
+        keys: dict[str, KeyFunction],
+        reducers: dict[str, Reducer],
+        name_collections: Callable[[list[SourceFile]], None],
+    ) -> None:
+        self.count = count
+        self.keys = keys
+        self.reducers = reducers
+        self.name_collections = name_collections
+        self._tmp = tempfile.TemporaryDirectory(prefix="engagement-sync-")
+        self._con = duckdb.connect()
+        self.files: list[_FileParts] = []
+        self.unreadable: list[RowRejection] = []
+        self.arrived: set[str] = set()
+
+    def add(self, files: list[ExportFile]) -> None:
+        for file in files:
+            parts = _FileParts(file.path)
+            try:
+                for collection in blocks(file, self.name_collections):
+                    self._route(len(self.files), parts, collection)
+            except UnreadableFileError as exc:
+                self._close(parts, delete=True)
+                self.unreadable.append(
+                    RowRejection(
+                        "unreadable_file", "*", str(exc), file.path, 0, {"file": file.path}
+                    )
+                )
+                continue
+            self._close(parts)
+            self.files.append(parts)
+
+    def side_tables(self) -> dict[str, pa.Table]:
+        """Each side collection of every readable file, reduced and combined."""
+        out = {}
+        for name, (_, combine) in self.reducers.items():
+            reduced = [t for f in self.files for t in f.side.get(name, [])]
+            if reduced:
+                out[name] = combine(reduced)
+        return out
+
+    def whole(self) -> list[SourceFile]:
+        return [SourceFile(f.path, f.whole) for f in self.files if f.whole]
+
+    def partitions(self) -> Iterator[list[SourceFile]]:
+        """Each partition's rows, per file and collection, with their original file and row."""
+        for p in range(self.count):
+            sources = []
+            for index, parts in enumerate(self.files):
+                collections = [
+                    Collection(name, self._read(index, name, p))
+                    for name, q in parts.parts
+                    if q == p
+                ]
+                if collections:
+                    sources.append(SourceFile(parts.path, collections))
+            yield sources
+
+    def close(self) -> None:
+        self._con.close()
+        self._tmp.cleanup()
+
+    def __enter__(self) -> Spill:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def _route(self, index: int, parts: _FileParts, collection: Collection) -> None:
+        name, rows = collection.name, collection.rows
+        self.arrived.add(name)
+        if name in self.reducers:
+            parts.side.setdefault(name, []).append(self.reducers[name][0](rows))
+        elif name in self.keys and rows.num_rows:
+            first = parts.rows.get(name, 0) + 1
+            parts.rows[name] = first + rows.num_rows - 1
+            rows = rows.append_column(
+                FILE_COL, pa.array([parts.path] * rows.num_rows)
+            ).append_column(ROW_COL, pa.array(range(first, first + rows.num_rows), pa.int64()))
+            self._spill(index, parts, name, rows)
+        elif name not in self.keys:
+            parts.whole.append(collection)
+
+    def _spill(self, index: int, parts: _FileParts, name: str, rows: pa.Table) -> None:
+        key = self.keys[name](rows)
+        self._con.register("block_keys", pa.table({"k": key}))
+        sql = f"SELECT (hash(k) % {self.count})::INTEGER AS p FROM block_keys"
+        pid = self._con.execute(sql).fetch_arrow_table().column("p")
+        self._con.unregister("block_keys")
+        for p in pc.unique(pid).to_pylist():
+            piece = rows.filter(pc.equal(pid, p))
+            writer = parts.parts.get((name, p))
+            if writer is None:
+                writer = pa.ipc.new_file(self._path(index, name, p), piece.schema)
+                parts.parts[(name, p)] = writer
+            writer.write_table(piece)
+
+    def _path(self, index: int, name: str, p: int) -> str:
+        return str(Path(self._tmp.name) / f"{index}-{name}-{p}.arrow")
+
+    def _read(self, index: int, name: str, p: int) -> pa.Table:
+        with pa.OSFile(self._path(index, name, p)) as source:
+            return pa.ipc.open_file(source).read_all()
+
+    def _close(self, parts: _FileParts, delete: bool = False) -> None:
+        for (name, p), writer in parts.parts.items():
+            writer.close()
+            if delete:
+                Path(self._path(len(self.files), name, p)).unlink(missing_ok=True)
+        if delete:
+            parts.parts.clear()
