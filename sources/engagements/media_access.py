@@ -47,6 +47,12 @@ def classify(url: str) -> MediaAccess:
     return MediaAccess("public")
 
 
+def needs_auth_host(host: str) -> bool:
+    """Whether some recording links on `host` need the source's credentials (then classify
+    must look at the whole URL); links on other hosts are public unless their query expires."""
+    return any(rule.search(host.lower()) for rule, _, _ in _NEEDS_AUTH)
+
+
 def link_expiry(url: str) -> datetime | None:
     """When a signed link stops working, if the URL says so: S3 SigV4, GCS V4, S3 SigV2 /
     CloudFront, Azure SAS. The relay also reads it off the links it signed itself."""

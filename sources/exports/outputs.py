@@ -16,6 +16,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sources.engagements import vectorised
 from sources.engagements.builders import (
     BuiltRequest,
     Rejection,
@@ -74,21 +75,26 @@ def build_outputs(
     mapped: MappedRows, settings: BuildSettings, job: str, targets: tuple[str, ...] = ("v1", "v2")
 ) -> StageOutputs:
     records = mapped.records
-    hashes: list[str] = []
-    parts: dict[str, list[pa.Table]] = {t: [] for t in targets}
+    built = vectorised.build(records, settings, job, targets)
+    hashes = built.record_hashes.to_pylist()
+    parts: dict[str, list[pa.Table]] = {
+        t: [built.requests[t].cast(REQUEST_SCHEMA)] for t in targets
+    }
     rejections = [_row_rejection(r, job, settings.source_system) for r in mapped.rejections]
-    # In chunks: a record's Python dict lives only while its chunk is built (memory stays flat
-    # however large the export), and each chunk's requests become Arrow at once.
-    for offset in range(0, records.num_rows, CHUNK_ROWS):
+    # What the SQL does not cover goes through builders.py, row by row, in chunks: a record's
+    # Python dict lives only while its chunk is built.
+    rest = pc.indices_nonzero(pc.invert(built.plain)).to_pylist()
+    for offset in range(0, len(rest), CHUNK_ROWS):
+        positions = rest[offset : offset + CHUNK_ROWS]
         requests: dict[str, list[dict[str, Any]]] = {t: [] for t in targets}
-        for row in _rows(records.slice(offset, CHUNK_ROWS)):
-            hashes.append(record_hash(row))
+        for position, row in zip(positions, _rows(records.take(positions)), strict=True):
+            hashes[position] = record_hash(row)
             for target in targets:
-                built = BUILDERS[target](row, settings)
-                if isinstance(built, Rejection):
-                    rejections.append(_target_rejection(built, row, job))
+                one = BUILDERS[target](row, settings)
+                if isinstance(one, Rejection):
+                    rejections.append(_target_rejection(one, row, job))
                 else:
-                    requests[target].append(_request_row(built, row, job))
+                    requests[target].append(_request_row(one, row, job))
         for target, built_rows in requests.items():
             parts[target].append(pa.Table.from_pylist(built_rows, REQUEST_SCHEMA))
     records = records.set_column(
@@ -97,19 +103,28 @@ def build_outputs(
         pa.array(hashes, pa.string()),
     )
     records = records.append_column("job", pa.array([job] * records.num_rows, pa.string()))
+    rejected = pa.concat_tables(
+        [
+            pa.Table.from_pylist(rejections, REJECTION_SCHEMA),
+            built.rejections.cast(REJECTION_SCHEMA),
+        ]
+    )
     tables = {
         "calls": records.filter(pc.equal(records["kind"], "call")),
         "meetings": records.filter(pc.equal(records["kind"], "meeting")),
-        "rejected_records": pa.Table.from_pylist(rejections, REJECTION_SCHEMA),
+        "rejected_records": rejected,
     }
     for target, tables_of_target in parts.items():
-        tables[f"{target}_requests"] = (
-            pa.concat_tables(tables_of_target) if tables_of_target else REQUEST_SCHEMA.empty_table()
-        )
+        tables[f"{target}_requests"] = pa.concat_tables(tables_of_target)
     for name, lookup in mapped.lookups.items():
         tables[name] = lookup.append_column("job", pa.array([job] * lookup.num_rows, pa.string()))
-    per_target = {t: sum(1 for r in rejections if r["target"] == t) for t in targets}
-    reasons = Counter(f"{r['target'] or 'record'}:{r['reason']}" for r in rejections)
+    reasons = Counter(
+        f"{target or 'record'}:{reason}"
+        for target, reason in zip(
+            rejected["target"].to_pylist(), rejected["reason"].to_pylist(), strict=True
+        )
+    )
+    per_target = {t: sum(n for k, n in reasons.items() if k.startswith(f"{t}:")) for t in targets}
     return StageOutputs(
         tables,
         read=mapped.read,
