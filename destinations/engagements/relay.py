@@ -13,7 +13,7 @@ sources/engagements/relay.py.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -144,7 +144,10 @@ class Relay:
                 handle.close()
                 handle.commit()
         except BaseException:
-            handle.discard()
+            # Abort the upload; if even that fails, the unfinished upload stays invisible (and
+            # the bucket's lifecycle rule removes it): the original error is what to report.
+            with suppress(OSError):
+                handle.discard()
             raise
 
     def _exists(self, path: str) -> bool:
