@@ -453,41 +453,36 @@ class Steps:
 
 
 def _build_breakdown(steps: Steps, records: Any, settings: Any, job: str) -> None:
-    """build_outputs again, one function at a time over all records (the same calls it makes)."""
-    from sources.engagements.builders import Rejection, build_v1_request, build_v2_request
+    """build_outputs' two ways of building, over all records at once: the SQL (vectorised.py)
+    and, for the rows it does not cover, the per-row builders (builders.py)."""
+    from sources.engagements import vectorised
+    from sources.engagements.builders import build_v1_request, build_v2_request
     from sources.exports import outputs
 
-    rows = steps.run("_rows: Arrow -> Python dicts", lambda: outputs._rows(records), "build")
+    built = steps.run(
+        "vectorised.build (DuckDB SQL, every record)",
+        lambda: vectorised.build(records, settings, job, ("v1", "v2")),
+        "build",
+    )
+    rest = records.filter(outputs.pc.invert(built.plain))
+    rows = steps.run(
+        f"_rows for the {rest.num_rows:,} records SQL leaves to Python",
+        lambda: outputs._rows(rest),
+        "build",
+    )
     steps.run(
-        "record_hash (orjson + sha256)", lambda: [outputs.record_hash(r) for r in rows], "build"
-    )
-    v1 = steps.run(
-        "build_v1_request", lambda: [build_v1_request(r, settings) for r in rows], "build"
-    )
-    v2 = steps.run(
-        "build_v2_request", lambda: [build_v2_request(r, settings) for r in rows], "build"
-    )
-
-    def request_rows() -> list[list[dict[str, Any]]]:
-        return [
-            [
-                outputs._request_row(b, r, job)
-                for b, r in zip(built, rows, strict=True)
-                if not isinstance(b, Rejection)
-            ]
-            for built in (v1, v2)
-        ]
-
-    built_rows = steps.run("_request_row (orjson body)", request_rows, "build")
-    steps.run(
-        "Table.from_pylist (requests)",
-        lambda: [outputs.pa.Table.from_pylist(b, outputs.REQUEST_SCHEMA) for b in built_rows],
+        "builders.py on those records (hash, v1, v2)",
+        lambda: [
+            (outputs.record_hash(r), build_v1_request(r, settings), build_v2_request(r, settings))
+            for r in rows
+        ],
         "build",
     )
 
 
 def profile_stage(data: Path, work: Path, top: int = 14) -> dict[str, Any]:
-    """The stage path of one Twilio job, piece by piece, as `stage()` runs it."""
+    """The stage path of one Twilio job, piece by piece, as `stage()` runs it (partitioned
+    when the input is bigger than one partition, like the CLI)."""
     steps = Steps()
     started = time.perf_counter()
 
@@ -502,7 +497,7 @@ def profile_stage(data: Path, work: Path, top: int = 14) -> dict[str, Any]:
     dlt, stage_module = steps.run("import (dlt, pyarrow, product code)", imports)
     from pipelines import workspace
     from pipelines.jobs import build_settings, export_job, make_job
-    from sources.exports import outputs, source
+    from sources.exports import outputs, partitions, source
     from sources.exports.canonical import MapContext, MappedRows
     from sources.exports.presets import get_preset
 
@@ -510,20 +505,39 @@ def profile_stage(data: Path, work: Path, top: int = 14) -> dict[str, Any]:
     export = export_job(job, incremental=True)
     settings = build_settings(job)
     preset = get_preset(job.preset)
-    files = [(p.name, p.read_bytes) for p in sorted(data.glob("*.csv"))]
-
-    sources, unreadable = steps.run(
-        "read (bytes -> Arrow, read_collections)", lambda: source._read(files)
+    files = [
+        partitions.ExportFile(p.name, p.read_bytes, lambda p=p: p.open("rb"), p.stat().st_size)
+        for p in sorted(data.glob("*.csv"))
+    ]
+    count = partitions.partition_count(files)
+    spill = partitions.Spill(
+        count, preset.partition_keys, preset.side_collections, preset.name_collections
     )
-    context = MapContext(export.prefix, settings.source_system, export.default_region, {})
-    mapped = steps.run("map (twilio.map_files)", lambda: preset.map_files(sources, context))
-    out = steps.run(
-        "build (outputs.build_outputs)",
-        lambda: outputs.build_outputs(mapped, settings, job.name, export.targets),
-    )
-    tables = out.tables
+    steps.run(f"read + partition ({count} partitions)", lambda: spill.add(files))
+    timings = {"map": 0.0, "build": 0.0}
+    outs: list[Any] = []
+    mapped_all: list[Any] = []
 
-    _build_breakdown(steps, mapped.records, settings, job.name)
+    def map_and_build() -> None:
+        for p, sources in enumerate(spill.partitions()):
+            t0 = time.perf_counter()
+            side = spill.side_for(sources)
+            context = MapContext(export.prefix, settings.source_system, export.default_region, side)
+            mapped = preset.map_files(sources, context)
+            mapped.lookups = spill.side_bucket(p)
+            t1 = time.perf_counter()
+            outs.append(outputs.build_outputs(mapped, settings, job.name, export.targets))
+            timings["map"] += t1 - t0
+            timings["build"] += time.perf_counter() - t1
+            mapped_all.append(mapped.records)
+
+    steps.run("map + build, all partitions", map_and_build)
+    spill.close()
+    mb = steps.rows.pop()
+    for name in ("map", "build"):
+        steps.rows.append({**mb, "step": f"{name} (partitions)", "seconds": timings[name]})
+    records = outputs.pa.concat_tables(mapped_all)
+    _build_breakdown(steps, records, settings, job.name)
 
     staging = work / "profile.duckdb"
     pipeline = stage_module.stage_pipeline(staging)
@@ -531,20 +545,11 @@ def profile_stage(data: Path, work: Path, top: int = 14) -> dict[str, Any]:
     @dlt.source(name="exports", max_table_nesting=0)
     def prebuilt() -> Any:
         @dlt.resource(name=f"{job.name}_records")
-        def records() -> Any:
-            for table_name, table in tables.items():
-                if table.num_rows:
-                    yield dlt.mark.with_hints(
-                        table,
-                        dlt.mark.make_hints(
-                            table_name=table_name,
-                            write_disposition="merge",
-                            primary_key=source.TABLE_KEYS[table_name],
-                        ),
-                        create_table_variant=True,
-                    )
+        def records_() -> Any:
+            for out in outs:
+                yield from source._hinted(out, export)
 
-        return records
+        return records_
 
     steps.run("prepare staging (schema, views; before extract)", lambda: workspace.prepare(staging))
     steps.run(
@@ -557,6 +562,7 @@ def profile_stage(data: Path, work: Path, top: int = 14) -> dict[str, Any]:
         "finish: prepare again (schema, views, checkpoint)", lambda: workspace.prepare(staging)
     )
     total = time.perf_counter() - started
+    mapped = MappedRows(records)
 
     # which functions the per-row build spends its time in (cProfile, on up to 100k records)
     import cProfile
@@ -583,8 +589,8 @@ def profile_stage(data: Path, work: Path, top: int = 14) -> dict[str, Any]:
         reverse=True,
     )
     return {
-        "rows": mapped.read + len(unreadable),
-        "staged": mapped.records.num_rows,
+        "rows": sum(o.read for o in outs),
+        "staged": records.num_rows,
         "steps": steps.rows,
         "total": total,
         "cprofile_rows": sample,
@@ -752,7 +758,7 @@ def print_profile(rows: int, profile: dict[str, Any], es: Run | None, ref: Run |
     print(table(["step", "seconds", "share", "peak MiB", "RSS after MiB"], body))
 
     inner = [s for s in profile["steps"] if s["group"] == "build"]
-    print("\nbuild, re-run one function at a time over all records (same calls as build_outputs)")
+    print("\nbuild, re-run over all records at once (the SQL, then Python for what it leaves)")
     inner_total = sum(s["seconds"] for s in inner)
     print(
         table(

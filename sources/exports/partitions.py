@@ -5,12 +5,14 @@ A preset opts in with two module attributes:
 - `PARTITION_KEYS`: collection name -> function(raw rows) -> the key its folding groups by
   (Twilio calls: the root leg's sid). Rows sharing a key always land in the same partition, so
   folding inside a partition is folding over the whole export.
-- `SIDE_REDUCERS`: collection name -> (reduce one block, combine the reduced blocks), for
-  collections that only feed a lookup and are not counted as records (Twilio recordings ->
-  call_sid, recording_url). Reducing block by block keeps them small too.
+- `SIDE_COLLECTIONS`: collection name -> SideCollection, for collections that only feed a
+  lookup and are not counted as records (Twilio recordings -> call_sid, recording_url). Their
+  blocks are reduced as they stream by and kept in a DuckDB file, not in memory: each partition
+  gets the lookup rows for the keys its rows want, and stages one bucket of them.
 Every other collection (say, rows of an unknown shape) is kept whole and mapped once.
 
-IO: the parts are Arrow IPC files in a temporary folder, one per file, collection and partition.
+IO: the parts are Arrow IPC files in a temporary folder, one per file, collection and partition,
+next to the DuckDB file of the side collections.
 """
 
 from __future__ import annotations
@@ -37,10 +39,20 @@ from sources.exports.readers import (
 
 # Input bytes per partition. A partition of this much CSV maps and builds in a few hundred MB;
 # smaller jobs (one partition) take the plain whole-job path.
-PARTITION_BYTES = 64 << 20
+PARTITION_BYTES = 16 << 20
 
 KeyFunction = Callable[[pa.Table], pa.ChunkedArray | pa.Array]
-Reducer = tuple[Callable[[pa.Table], pa.Table], Callable[[list[pa.Table]], pa.Table]]
+SIDE_MEMORY = "256MB"  # what the side collections' DuckDB may hold in memory before spilling
+
+
+@dataclass(frozen=True)
+class SideCollection:
+    """How a preset turns a side collection into a lookup."""
+
+    reduce: Callable[[pa.Table], pa.Table]  # a block of raw rows -> lookup rows
+    combine: Callable[[pa.Table], pa.Table]  # lookup rows from any blocks -> one row per key
+    key: str  # the lookup's key column
+    wanted: KeyFunction  # raw rows of a partitioned collection -> the keys they look up
 
 
 @dataclass(frozen=True)
@@ -78,7 +90,6 @@ class _FileParts:
     path: str
     parts: dict[tuple[str, int], pa.ipc.RecordBatchFileWriter] = field(default_factory=dict)
     rows: dict[str, int] = field(default_factory=dict)  # running row number per collection
-    side: dict[str, list[pa.Table]] = field(default_factory=dict)
     whole: list[Collection] = field(default_factory=list)
 
 
@@ -91,15 +102,18 @@ class Spill:
         self,
         count: int,
         keys: dict[str, KeyFunction],
-        reducers: dict[str, Reducer],
+        sides: dict[str, SideCollection],
         name_collections: Callable[[list[SourceFile]], None],
     ) -> None:
         self.count = count
         self.keys = keys
-        self.reducers = reducers
+        self.sides = sides
         self.name_collections = name_collections
         self._tmp = tempfile.TemporaryDirectory(prefix="engagement-sync-")
-        self._con = duckdb.connect()
+        self._con = duckdb.connect(
+            str(Path(self._tmp.name) / "side.duckdb"), config={"memory_limit": SIDE_MEMORY}
+        )
+        self._side_tables: set[str] = set()
         self.files: list[_FileParts] = []
         self.unreadable: list[RowRejection] = []
         self.arrived: set[str] = set()
@@ -112,6 +126,8 @@ class Spill:
                     self._route(len(self.files), parts, collection)
             except UnreadableFileError as exc:
                 self._close(parts, delete=True)
+                for name in self._side_tables:
+                    self._con.execute(f"DELETE FROM side_{name} WHERE _file = ?", [len(self.files)])
                 self.unreadable.append(
                     RowRejection(
                         "unreadable_file", "*", str(exc), file.path, 0, {"file": file.path}
@@ -121,14 +137,44 @@ class Spill:
             self._close(parts)
             self.files.append(parts)
 
-    def side_tables(self) -> dict[str, pa.Table]:
-        """Each side collection of every readable file, reduced and combined."""
+    def side_for(self, sources: list[SourceFile]) -> dict[str, pa.Table]:
+        """The lookup rows the rows of `sources` (a partition) want, one per key."""
         out = {}
-        for name, (_, combine) in self.reducers.items():
-            reduced = [t for f in self.files for t in f.side.get(name, [])]
-            if reduced:
-                out[name] = combine(reduced)
+        for name in self._side_tables:
+            side = self.sides[name]
+            wanted = [
+                side.wanted(c.rows) for s in sources for c in s.collections if c.name in self.keys
+            ]
+            keys = pa.chunked_array(
+                [chunk for w in wanted for chunk in _chunks(w)], pa.string()
+            ).unique()
+            self._con.register("wanted", pa.table({"k": keys}))
+            rows = self._con.execute(
+                f"SELECT * EXCLUDE (_file) FROM side_{name} "
+                f"WHERE {side.key} IN (SELECT k FROM wanted)"
+            ).to_arrow_table()
+            self._con.unregister("wanted")
+            out[name] = side.combine(rows)
         return out
+
+    def side_bucket(self, p: int) -> dict[str, pa.Table]:
+        """Partition p's share of every lookup (by the hash of its key), one row per key."""
+        out = {}
+        for name in self._side_tables:
+            side = self.sides[name]
+            rows = self._con.execute(
+                f"SELECT * EXCLUDE (_file) FROM side_{name} "
+                f"WHERE hash({side.key}) % {self.count} = {p}"
+            ).to_arrow_table()
+            out[name] = side.combine(rows)
+        return out
+
+    def side_keys(self, name: str) -> pa.Array:
+        if name not in self._side_tables:
+            return pa.array([], pa.string())
+        key = self.sides[name].key
+        keys = self._con.execute(f"SELECT DISTINCT {key} FROM side_{name}").to_arrow_table()
+        return keys.column(0).combine_chunks()
 
     def whole(self) -> list[SourceFile]:
         return [SourceFile(f.path, f.whole) for f in self.files if f.whole]
@@ -160,8 +206,16 @@ class Spill:
     def _route(self, index: int, parts: _FileParts, collection: Collection) -> None:
         name, rows = collection.name, collection.rows
         self.arrived.add(name)
-        if name in self.reducers:
-            parts.side.setdefault(name, []).append(self.reducers[name][0](rows))
+        if name in self.sides:
+            reduced = self.sides[name].reduce(rows)
+            block = reduced.append_column("_file", pa.array([index] * reduced.num_rows, pa.int64()))
+            self._con.register("block", block)
+            if name in self._side_tables:
+                self._con.execute(f"INSERT INTO side_{name} SELECT * FROM block")
+            else:
+                self._con.execute(f"CREATE TABLE side_{name} AS SELECT * FROM block")
+                self._side_tables.add(name)
+            self._con.unregister("block")
         elif name in self.keys and rows.num_rows:
             first = parts.rows.get(name, 0) + 1
             parts.rows[name] = first + rows.num_rows - 1
@@ -176,7 +230,7 @@ class Spill:
         key = self.keys[name](rows)
         self._con.register("block_keys", pa.table({"k": key}))
         sql = f"SELECT (hash(k) % {self.count})::INTEGER AS p FROM block_keys"
-        pid = self._con.execute(sql).fetch_arrow_table().column("p")
+        pid = self._con.execute(sql).to_arrow_table().column("p")
         self._con.unregister("block_keys")
         for p in pc.unique(pid).to_pylist():
             piece = rows.filter(pc.equal(pid, p))
@@ -200,3 +254,7 @@ class Spill:
                 Path(self._path(len(self.files), name, p)).unlink(missing_ok=True)
         if delete:
             parts.parts.clear()
+
+
+def _chunks(values: pa.ChunkedArray | pa.Array) -> list[pa.Array]:
+    return values.chunks if isinstance(values, pa.ChunkedArray) else [values]

@@ -121,7 +121,7 @@ def _hinted(out: StageOutputs, job: ExportJob) -> Iterator[Any]:
             table = with_tombstones(table, keys)
         if table.num_rows:
             yield dlt.mark.with_hints(
-                table,
+                _keys_required(table, TABLE_KEYS[table_name]),
                 dlt.mark.make_hints(
                     table_name=table_name,
                     # one row per key in a load (presets fold, builders key by record, and
@@ -136,6 +136,16 @@ def _hinted(out: StageOutputs, job: ExportJob) -> Iterator[Any]:
                 ),
                 create_table_variant=True,
             )
+
+
+def _keys_required(table: pa.Table, keys: str | list[str]) -> pa.Table:
+    """Key columns marked non-nullable, as dlt's primary_key hint makes them (else dlt warns
+    about every table that the Arrow schema and its own differ)."""
+    schema = table.schema
+    for name in [keys] if isinstance(keys, str) else keys:
+        index = schema.get_field_index(name)
+        schema = schema.set(index, schema.field(index).with_nullable(False))
+    return table.cast(schema)
 
 
 FileList = list[tuple[str, Callable[[], bytes]]]
@@ -168,36 +178,42 @@ def stage_stream(
         yield stage_files(listed, job, settings, known, every)
         return
     with Spill(
-        count, preset.partition_keys, preset.side_reducers, preset.name_collections
+        count, preset.partition_keys, preset.side_collections, preset.name_collections
     ) as spill:
         spill.add(files)
         whole = bool(spill.arrived & set(preset.reread_all_on))
         if whole:
             done = {f.path for f in files}
             spill.add([f for f in every_file() if f.path not in done])
-        side = spill.side_tables()
-        context = MapContext(
-            job.prefix,
-            settings.source_system,
-            job.default_region,
-            _supersede(side, {} if whole else known),
-            job.options,
-        )
-        # What is not partitioned (rows of no known shape), the unreadable files and this run's
-        # side tables: one output; then one per partition.
-        mapped = preset.map_files(spill.whole(), context)
+        earlier = {} if whole else known
+
+        def context(side: dict[str, pa.Table]) -> MapContext:
+            return MapContext(
+                job.prefix,
+                settings.source_system,
+                job.default_region,
+                _supersede(side, earlier),
+                job.options,
+            )
+
+        # What is not partitioned (rows of no known shape) and the unreadable files: one
+        # output; then one per partition, each with its share of this run's side tables.
+        mapped = preset.map_files(spill.whole(), context({}))
         mapped.rejections.extend(spill.unreadable)
         mapped.read += len(spill.unreadable)
-        mapped.lookups = side
+        mapped.lookups = {}
         out = build_outputs(mapped, settings, job.name, job.targets)
         out.files = len(spill.files) + len(spill.unreadable)
         if whole:
-            out.deleted.update(_gone_side_rows(known, side))
+            now = {n: pa.table({key_of(n): spill.side_keys(n)}) for n in known}
+            out.deleted.update(_gone_side_rows(known, now))
         yield out
-        for sources in spill.partitions():
-            mapped = preset.map_files(sources, context)
-            mapped.lookups = {}
+        for p, sources in enumerate(spill.partitions()):
+            mapped = preset.map_files(sources, context(spill.side_for(sources)))
+            mapped.lookups = spill.side_bucket(p)
             yield build_outputs(mapped, settings, job.name, job.targets)
+            # Arrow's allocator keeps what a partition freed; give it back before the next one
+            pa.default_memory_pool().release_unused()
 
 
 def _supersede(new: dict[str, pa.Table], known: dict[str, pa.Table]) -> dict[str, pa.Table]:

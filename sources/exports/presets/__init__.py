@@ -9,7 +9,7 @@ collections with provenance, `require_id_and_start`, folding duplicates of a sou
 `finish` into canonical tables, rejections) in canonical.py. A preset is then a table of field
 names plus the few rules its format needs. `generic` maps any export through a TOML mapping file
 (sources/exports/mapping.py) passed as `MapContext.options["mapping"]`. A preset whose folding
-groups rows by a key of the raw row may give `PARTITION_KEYS` and `SIDE_REDUCERS`; big jobs are
+groups rows by a key of the raw row may give `PARTITION_KEYS` and `SIDE_COLLECTIONS`; big jobs are
 then staged partition by partition (sources/exports/partitions.py).
 """
 
@@ -46,7 +46,7 @@ class Preset:
     name_collections: Callable[[list[SourceFile]], None] = _no_naming
     reread_all_on: tuple[str, ...] = ()
     partition_keys: dict[str, Any] = field(default_factory=dict)  # see partitions.py
-    side_reducers: dict[str, Any] = field(default_factory=dict)
+    side_collections: dict[str, Any] = field(default_factory=dict)
 
 
 def _from_module(name: str, module: ModuleType) -> Preset:
@@ -56,7 +56,7 @@ def _from_module(name: str, module: ModuleType) -> Preset:
         getattr(module, "name_collections", _no_naming),
         tuple(getattr(module, "REREAD_ALL_ON", ())),
         dict(getattr(module, "PARTITION_KEYS", {})),
-        dict(getattr(module, "SIDE_REDUCERS", {})),
+        dict(getattr(module, "SIDE_COLLECTIONS", {})),
     )
 
 

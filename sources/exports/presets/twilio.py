@@ -26,6 +26,7 @@ from sources.exports.canonical import (
     reject,
     with_provenance,
 )
+from sources.exports.partitions import SideCollection
 
 STATUS = {
     "completed": "completed",
@@ -54,14 +55,20 @@ def root_sid(calls: pa.Table) -> pa.ChunkedArray:
     )
 
 
-def combine_recording_urls(tables: list[pa.Table]) -> pa.Table:
-    """recording_urls of several blocks -> one URL per call (the same rule: the least URL)."""
-    table = pa.concat_tables(tables)
+def combine_recording_urls(table: pa.Table) -> pa.Table:
+    """recording_urls rows of several blocks -> one URL per call (the same rule: the least)."""
     return (
         table.group_by("call_sid")
         .aggregate([("recording_url", "min")])
         .rename_columns(["call_sid", "recording_url"])
         .cast(RECORDINGS_SCHEMA)
+    )
+
+
+def looked_up_sids(calls: pa.Table) -> pa.ChunkedArray:
+    """The sids _join_recordings looks recordings up by: the root's, and the row's own."""
+    return pa.chunked_array(
+        root_sid(calls).chunks + common.column(calls, "sid", "Sid", "CallSid").chunks
     )
 
 
@@ -210,6 +217,10 @@ def _join_recordings(calls: pa.Table, urls: pa.Table | None) -> pa.Table:
     """Recording URL by the root leg's sid (Twilio's rule), else by the kept row's own sid."""
     if urls is None:
         return calls.append_column("recording_url", pa.nulls(calls.num_rows, pa.string()))
+    # only the URLs these calls can use: a partition's calls against the whole job's recordings
+    # would cost memory in proportion to the job
+    sids = pa.chunked_array(calls["_root"].chunks + calls["_sid"].chunks).unique()
+    urls = urls.filter(pc.is_in(urls["call_sid"], value_set=sids))
     by_root = calls.join(urls, keys="_root", right_keys="call_sid", join_type="left outer")
     by_own = by_root.join(
         urls.rename_columns(["call_sid", "own_url"]),
@@ -267,12 +278,14 @@ def _canonical(calls: pa.Table, context: MapContext) -> pa.Table:
     )
 
 
-SIDE_REDUCERS = {"recordings": (recording_urls, combine_recording_urls)}
+SIDE_COLLECTIONS = {
+    "recordings": SideCollection(recording_urls, combine_recording_urls, "call_sid", looked_up_sids)
+}
 
 __all__ = [
     "PARTITION_KEYS",
     "REREAD_ALL_ON",
-    "SIDE_REDUCERS",
+    "SIDE_COLLECTIONS",
     "map_files",
     "name_collections",
     "recording_urls",
