@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from sources.engagements import titles
 from sources.engagements.builders import V1_BODY_LIMIT, call_outcome
@@ -28,9 +29,16 @@ from sources.engagements.settings import BuildSettings
 # port or credentials), a path of URI-safe characters, no query or fragment. as_uri leaves it
 # as it is. Anything else is checked by builders.py, row by row.
 SAFE_URL = r"https://((?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,63})(/[A-Za-z0-9/%:@!$&'()*+,;=._~-]*)?"
-_UPPER_HEX_ESCAPED = re.compile(r"[\x0b\x0e-\x1f]")
+_UPPER_HEX_ESCAPED = re.compile(r"[\x0b\x0e-\x1f]")  # DuckDB writes \u001F, orjson \u001f
 _PRINTABLE = r"[!-~]"  # an ASCII character that Python's str.strip() keeps
 _ASCII_WORD = r"[!-~]*"  # a value whose case and spaces work the same in Python and SQL
+
+
+REQUEST_COLUMNS = [
+    "external_id", "job", "kind", "source_system", "started_at", "body", "content_hash", "warnings"
+]  # fmt: skip
+REJECTION_COLUMNS = ["reason", "field", "message", "external_id", "source_system", "source_file",
+                     "source_row"]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -57,23 +65,34 @@ def build(records: pa.Table, settings: BuildSettings, job: str, targets: tuple[s
         con.register("owners", _owner_table(records, settings))
         con.register("hosts", _host_table(records, settings))
         con.execute(_render(_SETUP, values))
-        hashes = con.execute("SELECT plain, record_hash FROM r ORDER BY rid").fetch_arrow_table()
+        hashes = con.execute(
+            "SELECT plain, CASE WHEN plain THEN sha256(record_json) END AS record_hash "
+            "FROM r ORDER BY rid"
+        ).to_arrow_table()
         requests = {}
         rejections = []
         for target in targets:
             sql = _render(_V1 if target == "v1" else _V2, values)
-            con.execute(f"CREATE TEMP TABLE out_{target} AS {sql}", [job])
-            requests[target] = con.execute(
-                "SELECT external_id, job, kind, source_system, started_at, body, "
-                f"sha256(body) AS content_hash, warnings FROM out_{target} WHERE reason IS NULL"
-            ).fetch_arrow_table()
+            out = con.execute(
+                "SELECT *, CASE WHEN reason IS NULL THEN sha256(body) END AS content_hash "
+                f"FROM ({sql})",
+                [job],
+            ).to_arrow_table()
+            refused = pc.is_valid(out["reason"])
+            requests[target] = out.filter(pc.invert(refused)).select(REQUEST_COLUMNS)
+            rejected = out.filter(refused)
             rejections.append(
-                con.execute(
-                    f"SELECT '{target}:' || external_id AS rejection_id, job, "
-                    f"'{target}' AS target, reason, field, message, external_id, source_system, "
-                    "source_file, source_row, NULL::VARCHAR AS raw "
-                    f"FROM out_{target} WHERE reason IS NOT NULL"
-                ).fetch_arrow_table()
+                pa.table(
+                    {
+                        "rejection_id": pc.binary_join_element_wise(
+                            target, rejected["external_id"], ":"
+                        ),
+                        "job": rejected["job"],
+                        "target": pa.array([target] * rejected.num_rows, pa.string()),
+                        **{c: rejected[c] for c in REJECTION_COLUMNS},
+                        "raw": pa.nulls(rejected.num_rows, pa.string()),
+                    }
+                )
             )
         return Built(
             requests,
@@ -114,7 +133,7 @@ def _literal(text: str) -> str:
 
 
 def _distinct(values: pa.ChunkedArray | pa.Array) -> list[str]:
-    return [v for v in pa.compute.unique(values).to_pylist() if v]
+    return [v for v in pc.unique(values).to_pylist() if v]
 
 
 def _phone_table(phones: list[str]) -> pa.Table:
@@ -177,15 +196,25 @@ def _host_table(records: pa.Table, settings: BuildSettings) -> pa.Table:
 
 def _distinct_hosts(records: pa.Table) -> list[str]:
     """'https://host/' for each distinct host prefix of the records' URLs."""
-    prefixes = pa.compute.extract_regex(
-        pa.compute.fill_null(records["recording_url"], ""), r"^(?P<p>https://[^/?#]*)"
+    prefixes = pc.extract_regex(
+        pc.fill_null(records["recording_url"], ""), r"^(?P<p>https://[^/?#]*)"
     )
-    return [f"{p}/" for p in _distinct(pa.compute.struct_field(prefixes, "p"))]
+    return [f"{p}/" for p in _distinct(pc.struct_field(prefixes, "p"))]
 
 
-# base: the records with a row id and the other party's number (for the title).
+# base: the records with a row id, the other party's number (for the title), the media URL's
+# host (when SAFE_URL covers it) and the JSON text the record's content hash is taken of
+# (outputs.record_hash: every field but provenance, keys sorted, nulls kept).
 _BASE = r"""
-CREATE TEMP TABLE base AS
+CREATE TEMP MACRO iso(t) AS
+    strftime(t, '%Y-%m-%dT%H:%M:%S')
+    || CASE WHEN epoch_us(t) % 1000000 = 0 THEN ''
+            ELSE '.' || lpad(((epoch_us(t) % 1000000 + 1000000) % 1000000)::VARCHAR, 6, '0') END
+    || '+00:00';
+CREATE TEMP MACRO e164(p) AS regexp_full_match(p, '\+[1-9][0-9]{1,14}');
+CREATE TEMP MACRO ids(l) AS to_json(coalesce(l, []::BIGINT[]));
+
+CREATE TEMP VIEW base AS
     SELECT row_number() OVER () - 1 AS rid, *,
            CASE WHEN direction = 'outbound'
                 THEN CASE WHEN to_phone <> '' THEN to_phone ELSE to_phone_raw END
@@ -193,7 +222,22 @@ CREATE TEMP TABLE base AS
            END AS counterpart,
            -- (owner_email or "").strip().lower(), for the ASCII e-mails the SQL covers
            lower(regexp_replace(coalesce(owner_email, ''),
-                                '^{space}+|{space}+$', '', 'g')) AS owner_key
+                                '^{space}+|{space}+$', '', 'g')) AS owner_key,
+           regexp_extract(recording_url, '^{safe_url_sql}$', 1) AS url_host,
+           json_object(
+               'body', body, 'company_ids', to_json(company_ids),
+               'contact_ids', to_json(contact_ids), 'deal_ids', to_json(deal_ids),
+               'direction', direction, 'disposition', disposition, 'duration_ms', duration_ms,
+               'ended_at', iso(ended_at), 'external_id', external_id,
+               'from_phone', from_phone, 'from_phone_raw', from_phone_raw, 'kind', kind,
+               'owner_email', owner_email,
+               'participants', to_json(list_transform(participants, p -> {'email': p.email,
+                   'is_owner': p.is_owner, 'name': p.name, 'phone': p.phone})),
+               'recording_url', recording_url, 'source_id', source_id,
+               'source_system', source_system, 'started_at', iso(started_at),
+               'status', status, 'status_raw', status_raw, 'title', title,
+               'to_phone', to_phone, 'to_phone_raw', to_phone_raw,
+               'transcript_text', transcript_text)::VARCHAR AS record_json
     FROM records
 """
 
@@ -222,7 +266,6 @@ SELECT n.*,
                      WHEN 'voicemail' THEN 'COMPLETED' END AS hubspot_status,
        d.outcome AS outcome, coalesce(d.unmapped, false) AS outcome_unmapped,
        o.owner_id AS owner_id,
-       regexp_extract(n.recording_url, '^{safe_url_sql}$', 1) AS url_host,
        h.code AS url_code, h.message AS url_message,
        (
            n.kind IN ('call', 'meeting')
@@ -239,51 +282,22 @@ SELECT n.*,
            -- contacts from a contact map are looked up by builders.py
            AND (len(coalesce(n.contact_ids, [])) > 0 OR {no_contact_map})
            AND (n.recording_url IS NULL OR n.recording_url = ''
-                OR (url_host <> '' AND NOT coalesce(h.needs_auth, false)))
+                OR (n.url_host <> '' AND NOT coalesce(h.needs_auth, false)))
            -- Python floors ms before 1970 where DuckDB truncates; isoformat pads years
            AND (n.started_at IS NULL
                 OR (epoch_us(n.started_at) >= 0 AND year(n.started_at) <= 9999))
            AND (n.ended_at IS NULL OR (epoch_us(n.ended_at) >= 0 AND year(n.ended_at) <= 9999))
            AND length(title_text) <= 500  -- v2 cuts longer titles on a word
-           -- DuckDB escapes these control characters in upper-case hex, orjson in lower
-           AND NOT regexp_matches(concat_ws('|', n.external_id, n.source_system, n.source_id,
-                   n.title, n.body, n.direction, n.status, n.disposition, n.from_phone,
-                   n.to_phone, n.status_raw, n.from_phone_raw, n.to_phone_raw, n.recording_url,
-                   n.transcript_text, n.owner_email,
-                   array_to_string(list_transform(n.participants,
-                                                  p -> concat_ws('|', p.name, p.email, p.phone)),
-                                   '|')),
-                   '[\x0b\x0e-\x1f]')
+           -- DuckDB escapes some control characters in upper-case hex, orjson in lower case:
+           -- every string the bodies hold is in the record's JSON, so look there once
+           AND NOT regexp_matches(n.record_json, '\\u00[01][A-F]')
            AND {source_system_plain}
        ) AS plain
 FROM named n
 LEFT JOIN phones ph ON ph.phone = n.counterpart
 LEFT JOIN dispositions d ON d.value = n.disposition
 LEFT JOIN owners o ON o.email = coalesce(n.owner_email, '')
-LEFT JOIN hosts h ON h.host = regexp_extract(n.recording_url, '^{safe_url_sql}$', 1);
-
-CREATE TEMP MACRO iso(t) AS
-    strftime(t, '%Y-%m-%dT%H:%M:%S')
-    || CASE WHEN epoch_us(t) % 1000000 = 0 THEN ''
-            ELSE '.' || lpad(((epoch_us(t) % 1000000 + 1000000) % 1000000)::VARCHAR, 6, '0') END
-    || '+00:00';
-CREATE TEMP MACRO e164(p) AS regexp_full_match(p, '\+[1-9][0-9]{1,14}');
-CREATE TEMP MACRO ids(l) AS to_json(coalesce(l, []::BIGINT[]));
-
-ALTER TABLE r ADD COLUMN record_hash VARCHAR;
-UPDATE r SET record_hash = sha256(json_object(
-    'body', body, 'company_ids', to_json(company_ids), 'contact_ids', to_json(contact_ids),
-    'deal_ids', to_json(deal_ids), 'direction', direction, 'disposition', disposition,
-    'duration_ms', duration_ms, 'ended_at', iso(ended_at), 'external_id', external_id,
-    'from_phone', from_phone, 'from_phone_raw', from_phone_raw, 'kind', kind,
-    'owner_email', owner_email,
-    'participants', to_json(list_transform(participants, p -> {'email': p.email,
-        'is_owner': p.is_owner, 'name': p.name, 'phone': p.phone})),
-    'recording_url', recording_url, 'source_id', source_id, 'source_system', source_system,
-    'started_at', iso(started_at), 'status', status, 'status_raw', status_raw,
-    'title', title, 'to_phone', to_phone, 'to_phone_raw', to_phone_raw,
-    'transcript_text', transcript_text)::VARCHAR)
-WHERE plain;
+LEFT JOIN hosts h ON h.host = n.url_host
 """
 
 _V1 = r"""
