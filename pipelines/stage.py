@@ -35,7 +35,7 @@ class JobStageReport:
 
 # DuckDB would take up to 80 % of the machine's memory for the merge of a big load; capped, it
 # spills to disk instead, and insertion order (which staging tables do not promise) is free.
-LOAD_CONFIG = {"memory_limit": "1GB", "preserve_insertion_order": False}
+LOAD_CONFIG = {"memory_limit": "256MB", "preserve_insertion_order": False}
 
 
 def stage_pipeline(staging: Path) -> dlt.Pipeline:
