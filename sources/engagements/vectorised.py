@@ -13,6 +13,7 @@ Pure: no files, no network (an in-memory DuckDB is a compute engine here).
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import duckdb
@@ -65,19 +66,31 @@ def build(records: pa.Table, settings: BuildSettings, job: str, targets: tuple[s
         con.register("owners", _owner_table(records, settings))
         con.register("hosts", _host_table(records, settings))
         con.execute(_render(_SETUP, values))
-        hashes = con.execute(
-            "SELECT plain, CASE WHEN plain THEN sha256(record_json) END AS record_hash "
-            "FROM r ORDER BY rid"
-        ).to_arrow_table()
+        # The record hashes and each target's requests in parallel, one cursor each: a
+        # partition is one DuckDB row group, which a single query scans on a single thread.
+        queries = {
+            "hashes": (
+                "SELECT plain, CASE WHEN plain THEN sha256(record_json) END AS record_hash "
+                "FROM r ORDER BY rid",
+                [],
+            ),
+            **{
+                target: (
+                    "SELECT *, CASE WHEN reason IS NULL THEN sha256(body) END AS content_hash "
+                    f"FROM ({_render(_V1 if target == 'v1' else _V2, values)})",
+                    [job],
+                )
+                for target in targets
+            },
+        }
+        with ThreadPoolExecutor(len(queries)) as pool:
+            fetched = pool.map(lambda query: _fetch(con, *query), queries.values())
+            results = dict(zip(queries, fetched, strict=True))
+        hashes = results["hashes"]
         requests = {}
         rejections = []
         for target in targets:
-            sql = _render(_V1 if target == "v1" else _V2, values)
-            out = con.execute(
-                "SELECT *, CASE WHEN reason IS NULL THEN sha256(body) END AS content_hash "
-                f"FROM ({sql})",
-                [job],
-            ).to_arrow_table()
+            out = results[target]
             refused = pc.is_valid(out["reason"])
             requests[target] = out.filter(pc.invert(refused)).select(REQUEST_COLUMNS)
             rejected = out.filter(refused)
@@ -102,6 +115,15 @@ def build(records: pa.Table, settings: BuildSettings, job: str, targets: tuple[s
         )
     finally:
         con.close()
+
+
+def _fetch(con: duckdb.DuckDBPyConnection, sql: str, params: list[str]) -> pa.Table:
+    cursor = con.cursor()
+    try:
+        cursor.execute("SET TimeZone = 'UTC'")
+        return cursor.execute(sql, params).to_arrow_table()
+    finally:
+        cursor.close()
 
 
 def _render(sql: str, values: dict[str, str]) -> str:
@@ -206,15 +228,15 @@ def _distinct_hosts(records: pa.Table) -> list[str]:
 # host (when SAFE_URL covers it) and the JSON text the record's content hash is taken of
 # (outputs.record_hash: every field but provenance, keys sorted, nulls kept).
 _BASE = r"""
-CREATE TEMP MACRO iso(t) AS
+CREATE MACRO iso(t) AS
     strftime(t, '%Y-%m-%dT%H:%M:%S')
     || CASE WHEN epoch_us(t) % 1000000 = 0 THEN ''
             ELSE '.' || lpad(((epoch_us(t) % 1000000 + 1000000) % 1000000)::VARCHAR, 6, '0') END
     || '+00:00';
-CREATE TEMP MACRO e164(p) AS regexp_full_match(p, '\+[1-9][0-9]{1,14}');
-CREATE TEMP MACRO ids(l) AS to_json(coalesce(l, []::BIGINT[]));
+CREATE MACRO e164(p) AS regexp_full_match(p, '\+[1-9][0-9]{1,14}');
+CREATE MACRO ids(l) AS to_json(coalesce(l, []::BIGINT[]));
 
-CREATE TEMP VIEW base AS
+CREATE VIEW base AS
     SELECT row_number() OVER () - 1 AS rid, *,
            CASE WHEN direction = 'outbound'
                 THEN CASE WHEN to_phone <> '' THEN to_phone ELSE to_phone_raw END
@@ -243,7 +265,7 @@ CREATE TEMP VIEW base AS
 
 # r: what the SQL needs of each record, and whether it covers the record exactly (plain).
 _SETUP = r"""
-CREATE TEMP TABLE r AS
+CREATE TABLE r AS
 WITH named AS (
     SELECT base.*,
            (list_filter(participants, p -> p.name <> '' AND NOT coalesce(p.is_owner, false)
