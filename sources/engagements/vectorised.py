@@ -20,7 +20,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sources.engagements import titles
+from sources.engagements import requests_sql, titles
 from sources.engagements.builders import V1_BODY_LIMIT, call_outcome
 from sources.engagements.media_access import needs_auth_host
 from sources.engagements.media_url import check_media_url
@@ -35,6 +35,7 @@ _PRINTABLE = r"[!-~]"  # an ASCII character that Python's str.strip() keeps
 _ASCII_WORD = r"[!-~]*"  # a value whose case and spaces work the same in Python and SQL
 
 
+TARGET_SQL = {"v1": requests_sql.V1, "v2": requests_sql.V2}
 REQUEST_COLUMNS = [
     "external_id", "job", "kind", "source_system", "started_at", "body", "content_hash", "warnings"
 ]  # fmt: skip
@@ -59,13 +60,13 @@ def build(records: pa.Table, settings: BuildSettings, job: str, targets: tuple[s
         con.execute("SET TimeZone = 'UTC'")
         con.register("records", records)
         values = _constants(settings)
-        con.execute(_render(_BASE, values))
+        con.execute(_render(requests_sql.BASE, values))
         counterparts = con.execute("SELECT DISTINCT counterpart FROM base").fetchall()
         con.register("phones", _phone_table([c for (c,) in counterparts if c]))
         con.register("dispositions", _disposition_table(records, settings))
         con.register("owners", _owner_table(records, settings))
         con.register("hosts", _host_table(records, settings))
-        con.execute(_render(_SETUP, values))
+        con.execute(_render(requests_sql.SETUP, values))
         # The record hashes and each target's requests in parallel, one cursor each: a
         # partition is one DuckDB row group, which a single query scans on a single thread.
         queries = {
@@ -77,7 +78,7 @@ def build(records: pa.Table, settings: BuildSettings, job: str, targets: tuple[s
             **{
                 target: (
                     "SELECT *, CASE WHEN reason IS NULL THEN sha256(body) END AS content_hash "
-                    f"FROM ({_render(_V1 if target == 'v1' else _V2, values)})",
+                    f"FROM ({_render(TARGET_SQL[target], values)})",
                     [job],
                 )
                 for target in targets
@@ -222,208 +223,3 @@ def _distinct_hosts(records: pa.Table) -> list[str]:
         pc.fill_null(records["recording_url"], ""), r"^(?P<p>https://[^/?#]*)"
     )
     return [f"{p}/" for p in _distinct(pc.struct_field(prefixes, "p"))]
-
-
-# base: the records with a row id, the other party's number (for the title), the media URL's
-# host (when SAFE_URL covers it) and the JSON text the record's content hash is taken of
-# (outputs.record_hash: every field but provenance, keys sorted, nulls kept).
-_BASE = r"""
-CREATE MACRO iso(t) AS
-    strftime(t, '%Y-%m-%dT%H:%M:%S')
-    || CASE WHEN epoch_us(t) % 1000000 = 0 THEN ''
-            ELSE '.' || lpad(((epoch_us(t) % 1000000 + 1000000) % 1000000)::VARCHAR, 6, '0') END
-    || '+00:00';
-CREATE MACRO e164(p) AS regexp_full_match(p, '\+[1-9][0-9]{1,14}');
-CREATE MACRO ids(l) AS to_json(coalesce(l, []::BIGINT[]));
-
-CREATE VIEW base AS
-    SELECT row_number() OVER () - 1 AS rid, *,
-           CASE WHEN direction = 'outbound'
-                THEN CASE WHEN to_phone <> '' THEN to_phone ELSE to_phone_raw END
-                ELSE CASE WHEN from_phone <> '' THEN from_phone ELSE from_phone_raw END
-           END AS counterpart,
-           -- (owner_email or "").strip().lower(), for the ASCII e-mails the SQL covers
-           lower(regexp_replace(coalesce(owner_email, ''),
-                                '^{space}+|{space}+$', '', 'g')) AS owner_key,
-           regexp_extract(recording_url, '^{safe_url_sql}$', 1) AS url_host,
-           json_object(
-               'body', body, 'company_ids', to_json(company_ids),
-               'contact_ids', to_json(contact_ids), 'deal_ids', to_json(deal_ids),
-               'direction', direction, 'disposition', disposition, 'duration_ms', duration_ms,
-               'ended_at', iso(ended_at), 'external_id', external_id,
-               'from_phone', from_phone, 'from_phone_raw', from_phone_raw, 'kind', kind,
-               'owner_email', owner_email,
-               'participants', to_json(list_transform(participants, p -> {'email': p.email,
-                   'is_owner': p.is_owner, 'name': p.name, 'phone': p.phone})),
-               'recording_url', recording_url, 'source_id', source_id,
-               'source_system', source_system, 'started_at', iso(started_at),
-               'status', status, 'status_raw', status_raw, 'title', title,
-               'to_phone', to_phone, 'to_phone_raw', to_phone_raw,
-               'transcript_text', transcript_text)::VARCHAR AS record_json
-    FROM records
-"""
-
-# r: what the SQL needs of each record, and whether it covers the record exactly (plain).
-_SETUP = r"""
-CREATE TABLE r AS
-WITH named AS (
-    SELECT base.*,
-           (list_filter(participants, p -> p.name <> '' AND NOT coalesce(p.is_owner, false)
-                        AND p.phone IS NOT DISTINCT FROM base.counterpart))[1].name AS other_name
-    FROM base
-)
-SELECT n.*,
-       coalesce(n.other_name, CASE WHEN n.counterpart <> '' THEN ph.display END) AS other,
-       CASE
-           WHEN n.title IS NOT NULL THEN n.title
-           WHEN n.kind = 'meeting' THEN 'Meeting'
-           WHEN n.direction = 'outbound' THEN 'Outbound call' || coalesce(' to ' || other, '')
-           WHEN n.direction = 'inbound' THEN 'Inbound call' || coalesce(' from ' || other, '')
-           WHEN n.direction = 'internal' THEN 'Internal call'
-           ELSE 'Call' || coalesce(' with ' || other, '')
-       END AS title_text,
-       CASE n.status WHEN 'completed' THEN 'COMPLETED' WHEN 'busy' THEN 'BUSY'
-                     WHEN 'no_answer' THEN 'NO_ANSWER' WHEN 'failed' THEN 'FAILED'
-                     WHEN 'canceled' THEN 'CANCELED' WHEN 'missed' THEN 'NO_ANSWER'
-                     WHEN 'voicemail' THEN 'COMPLETED' END AS hubspot_status,
-       d.outcome AS outcome, coalesce(d.unmapped, false) AS outcome_unmapped,
-       o.owner_id AS owner_id,
-       h.code AS url_code, h.message AS url_message,
-       (
-           n.kind IN ('call', 'meeting')
-           -- titles: Python strips the record's own title; here it must need no stripping
-           AND (n.title IS NULL OR (regexp_full_match(n.title, '{printable}(.*{printable})?', 's')
-                                    AND length(n.title) <= 500))
-           AND (n.body IS NULL OR strlen(n.body) <= {v1_body_limit})
-           AND (n.transcript_text IS NULL OR strlen(n.transcript_text) <= 900000)
-           -- lower/strip of owner and participant e-mails, E.164 regexes: ASCII behaves alike
-           AND regexp_full_match(coalesce(n.owner_email, ''), '[ -~]*')
-           AND coalesce(list_bool_and(list_transform(n.participants,
-                   p -> regexp_full_match(coalesce(p.phone, ''), '{ascii_word}')
-                        AND regexp_full_match(coalesce(p.email, ''), '{ascii_word}'))), true)
-           -- contacts from a contact map are looked up by builders.py
-           AND (len(coalesce(n.contact_ids, [])) > 0 OR {no_contact_map})
-           AND (n.recording_url IS NULL OR n.recording_url = ''
-                OR (n.url_host <> '' AND NOT coalesce(h.needs_auth, false)))
-           -- Python floors ms before 1970 where DuckDB truncates; isoformat pads years
-           AND (n.started_at IS NULL
-                OR (epoch_us(n.started_at) >= 0 AND year(n.started_at) <= 9999))
-           AND (n.ended_at IS NULL OR (epoch_us(n.ended_at) >= 0 AND year(n.ended_at) <= 9999))
-           AND length(title_text) <= 500  -- v2 cuts longer titles on a word
-           -- DuckDB escapes some control characters in upper-case hex, orjson in lower case:
-           -- every string the bodies hold is in the record's JSON, so look there once
-           AND NOT regexp_matches(n.record_json, '\\u00[01][A-F]')
-           AND {source_system_plain}
-       ) AS plain
-FROM named n
-LEFT JOIN phones ph ON ph.phone = n.counterpart
-LEFT JOIN dispositions d ON d.value = n.disposition
-LEFT JOIN owners o ON o.email = coalesce(n.owner_email, '')
-LEFT JOIN hosts h ON h.host = n.url_host
-"""
-
-_V1 = r"""
-WITH t AS (
-    SELECT *, epoch_ms(started_at) AS start_ms, epoch_ms(ended_at) AS end_ms,
-           NOT epoch_ms(started_at) BETWEEN 946684800000 AND 4102444799999 AS start_out,
-           NOT coalesce(epoch_ms(ended_at) BETWEEN 946684800000 AND 4102444799999, true)
-               AS end_out
-    FROM r WHERE plain
-),
-v AS (
-    SELECT *,
-           CASE WHEN started_at IS NULL THEN 'bad_timestamp'
-                WHEN start_out OR end_out THEN 'timestamp_out_of_range'
-                WHEN len(coalesce(contact_ids, [])) = 0 AND NOT {allow_unassociated}
-                    THEN 'no_contact' END AS reason
-    FROM t
-)
-SELECT external_id, ? AS job, kind, source_system, started_at, source_file, source_row, reason,
-       CASE WHEN reason = 'bad_timestamp' THEN 'started_at'
-            WHEN reason = 'timestamp_out_of_range' AND start_out THEN 'timestamp'
-            WHEN reason = 'timestamp_out_of_range' THEN 'endTime'
-            WHEN reason = 'no_contact' THEN 'contact_ids' END AS field,
-       CASE WHEN reason = 'bad_timestamp' THEN 'the record has no start time'
-            WHEN reason = 'timestamp_out_of_range'
-                THEN CASE WHEN start_out THEN 'timestamp=' || start_ms
-                          ELSE 'endTime=' || end_ms END
-                     || ' is not a time between 2000 and 2100 in ms (policy)'
-            WHEN reason = 'no_contact'
-                THEN 'no contact matches the record''s phones or emails; add it to the '
-                     || 'contact map or set allow_unassociated = true' END AS message,
-       json_object(
-           'associations', json_object('companyIds', ids(company_ids),
-                                       'contactIds', ids(contact_ids),
-                                       'dealIds', ids(deal_ids)),
-           'engagement', json_merge_patch('{}', json_object(
-               'active', true, 'ownerId', owner_id, 'timestamp', start_ms,
-               'type', CASE kind WHEN 'call' THEN 'CALL' ELSE 'MEETING' END)),
-           'metadata', CASE kind
-               WHEN 'call' THEN json_merge_patch('{}', json_object(
-                   'body', coalesce(body, ''), 'disposition', outcome,
-                   'durationMilliseconds', duration_ms, 'externalId', external_id,
-                   'fromNumber', CASE WHEN from_phone <> '' THEN from_phone ELSE from_phone_raw END,
-                   'recordingUrl', recording_url, 'status', hubspot_status, 'title', title_text,
-                   'toNumber', CASE WHEN to_phone <> '' THEN to_phone ELSE to_phone_raw END))
-               ELSE json_merge_patch('{}', json_object(
-                   'body', coalesce(body, ''), 'endTime', end_ms,
-                   'startTime', start_ms, 'title', title_text)) END
-       )::VARCHAR AS body,
-       CASE WHEN kind = 'call' AND outcome_unmapped THEN 'disposition_unmapped' END AS warnings
-FROM v
-"""
-
-_V2 = r"""
-WITH p AS (
-    SELECT *,
-           list_transform(coalesce(participants, []), x -> {
-               'email': CASE WHEN x.email <> '' THEN x.email END,
-               'name': CASE WHEN x.name <> '' THEN x.name END,
-               'phone': CASE WHEN x.phone <> '' AND e164(x.phone) THEN x.phone END,
-               'owner': coalesce(x.is_owner, false)
-                        OR (lower(coalesce(x.email, '')) = owner_key AND owner_key <> '')})
-               AS parties,
-           len(list_filter(coalesce(participants, []), x -> x.phone <> '' AND NOT e164(x.phone)))
-               AS bad_phones
-    FROM r WHERE plain
-),
-q AS (
-    SELECT *,
-           list_filter(parties, x -> x.email IS NOT NULL OR x.name IS NOT NULL
-                                     OR x.phone IS NOT NULL) AS shown
-    FROM p
-),
-s AS (
-    SELECT *,
-           list_transform(shown, (x, i) -> json_merge_patch('{}', json_object(
-               'email', x.email,
-               'is_owner', CASE WHEN i = list_position(list_transform(shown, y -> y.owner), true)
-                                THEN true END,
-               'name', x.name, 'phone', x.phone))) AS v2_parties
-    FROM q
-)
-SELECT external_id, ? AS job, kind, source_system, started_at, source_file, source_row,
-       CASE WHEN length(external_id) > 500 THEN 'external_id_too_long'
-            WHEN recording_url IS NULL OR recording_url = '' THEN 'no_media_url'
-            WHEN url_code IS NOT NULL THEN url_code END AS reason,
-       CASE WHEN length(external_id) > 500 THEN 'external_id' ELSE 'recording_url' END AS field,
-       CASE WHEN length(external_id) > 500
-                THEN 'external_id has ' || length(external_id) || ' characters (limit 500)'
-            WHEN recording_url IS NULL OR recording_url = ''
-                THEN 'the record has no recording; v2 creates engagements from media'
-            ELSE url_message END AS message,
-       json_merge_patch('{}', json_object(
-           'external_id', external_id,
-           'is_private', {is_private},
-           'media_url', recording_url,
-           'participants', CASE WHEN len(v2_parties) > 0 THEN to_json(v2_parties) END,
-           'source_system', {source_system},
-           'start_at', iso(started_at),
-           'title', title_text,
-           'transcript_text', CASE WHEN transcript_text <> '' THEN transcript_text END,
-           'type', CASE kind WHEN 'call' THEN 'CALL' ELSE 'MEETING' END))::VARCHAR AS body,
-       nullif(array_to_string(list_transform(range(bad_phones),
-                                             i -> 'participant_phone_not_e164'), ','), '')
-           AS warnings
-FROM s
-"""
