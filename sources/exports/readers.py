@@ -60,68 +60,60 @@ def read_collections(file_name: str, data: bytes) -> list[Collection]:
     raise UnreadableFileError(f"{file_name}: unsupported file type (csv, json, jsonl, parquet)")
 
 
-def read_csv(data: bytes) -> pa.Table:
-    """A CSV as all-string columns; UTF-8 (BOM allowed), falling back to Windows-1252."""
-    try:
-        text = data.decode("utf-8-sig")
-        encoding = "utf8"
-    except UnicodeDecodeError:
-        text = data.decode("cp1252", errors="replace")
-        encoding = "cp1252"
-    names = next(csv.reader(io.StringIO(text[: 1 << 16])), [])
-    if not names:
-        return pa.table({})
-    return pacsv.read_csv(
-        io.BytesIO(data),
-        read_options=pacsv.ReadOptions(encoding=encoding),
-        convert_options=pacsv.ConvertOptions(
-            column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=True
-        ),
-    )
-
-
 Opener = Callable[[], BinaryIO]
 BLOCK_BYTES = 8 << 20
 
 
-def iter_csv(file_name: str, open_file: Opener) -> Iterator[pa.Table]:
-    """A CSV as all-string tables of a few MB each, without the file ever whole in memory.
+def read_csv(data: bytes) -> pa.Table:
+    """A CSV as all-string columns; UTF-8 (BOM allowed), falling back to Windows-1252."""
+    return pa.concat_tables(_csv_tables(lambda: io.BytesIO(data)))
 
-    Same decoding as read_csv: UTF-8 (BOM allowed) when every byte decodes, else Windows-1252
-    (found by one streaming pass, so a bad byte near the end still switches the whole file).
-    """
+
+def iter_csv(file_name: str, open_file: Opener) -> Iterator[pa.Table]:
+    """The same as read_csv, as tables of a few MB each: the file is never whole in memory."""
     try:
-        encoding = _stream_encoding(open_file)
-        with open_file() as fh:
-            head = fh.read(1 << 16)
-        text = head.decode("utf-8-sig" if encoding == "utf8" else "cp1252", errors="replace")
-        names = next(csv.reader(io.StringIO(text)), [])
-        if not names:
-            return
-        with open_file() as fh:
-            reader = pacsv.open_csv(
-                fh,
-                read_options=pacsv.ReadOptions(encoding=encoding, block_size=BLOCK_BYTES),
-                convert_options=pacsv.ConvertOptions(
-                    column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=True
-                ),
-            )
-            for batch in reader:
-                yield pa.Table.from_batches([batch])
+        yield from _csv_tables(open_file)
     except (pa.ArrowInvalid, UnicodeDecodeError, OSError) as exc:
         raise UnreadableFileError(f"{file_name}: {exc}") from exc
 
 
-def _stream_encoding(open_file: Opener) -> str:
+def _csv_tables(open_file: Opener) -> Iterator[pa.Table]:
+    """At least one table (an empty one for a header-only file; no columns for an empty one)."""
+    encoding, head = _encoding_and_head(open_file)
+    names = next(csv.reader(io.StringIO(head)), [])
+    if not names:
+        yield pa.table({})
+        return
+    with open_file() as fh:
+        reader = pacsv.open_csv(
+            fh,
+            read_options=pacsv.ReadOptions(encoding=encoding, block_size=BLOCK_BYTES),
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=True
+            ),
+        )
+        empty = True
+        for batch in reader:
+            empty = False
+            yield pa.Table.from_batches([batch])
+        if empty:
+            yield reader.schema.empty_table()
+
+
+def _encoding_and_head(open_file: Opener) -> tuple[str, str]:
+    """utf8 when every byte of the file decodes as UTF-8 (one streaming pass, so a bad byte near
+    the end still switches the whole file), else cp1252; and the file's first 64 KiB as text."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     with open_file() as fh:
+        head = fh.read(1 << 16)
         try:
+            decoder.decode(head)
             while chunk := fh.read(BLOCK_BYTES):
                 decoder.decode(chunk)
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
-            return "cp1252"
-    return "utf8"
+            return "cp1252", head.decode("cp1252", errors="replace")
+    return "utf8", head.decode("utf-8-sig", errors="replace")
 
 
 def _jsonl(data: bytes) -> list[Any]:
