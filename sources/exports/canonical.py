@@ -56,6 +56,22 @@ class MappedRows:
     lookups: dict[str, pa.Table] = field(default_factory=dict)  # side tables to stage
 
 
+def unreadable_file(path: str, error: Exception) -> RowRejection:
+    """A file that cannot be read at all: one rejection standing for all its rows."""
+    return RowRejection("unreadable_file", "*", str(error), path, 0, {"file": path})
+
+
+def supersede(new: pa.Table | None, old: pa.Table | None, key: str) -> pa.Table | None:
+    """Lookup rows: `new`, plus the `old` ones (cast to new's columns) for keys new lacks."""
+    if old is None or old.num_rows == 0:
+        return new
+    if new is None:
+        return old
+    old = old.select(new.column_names).cast(new.schema)
+    older = old.filter(pc.invert(pc.is_in(old[key], value_set=new[key].combine_chunks())))
+    return pa.concat_tables([new, older])
+
+
 def with_provenance(files: list[SourceFile], names: tuple[str, ...]) -> pa.Table | None:
     """The collections called `names` from every file, stacked, with file and row columns."""
     tables = []

@@ -28,7 +28,13 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sources.exports.canonical import FILE_COL, ROW_COL, RowRejection, SourceFile
+from sources.exports.canonical import (
+    FILE_COL,
+    ROW_COL,
+    RowRejection,
+    SourceFile,
+    unreadable_file,
+)
 from sources.exports.readers import (
     Collection,
     Opener,
@@ -128,11 +134,7 @@ class Spill:
                 self._close(parts, delete=True)
                 for name in self._side_tables:
                     self._con.execute(f"DELETE FROM side_{name} WHERE _file = ?", [len(self.files)])
-                self.unreadable.append(
-                    RowRejection(
-                        "unreadable_file", "*", str(exc), file.path, 0, {"file": file.path}
-                    )
-                )
+                self.unreadable.append(unreadable_file(file.path, exc))
                 continue
             self._close(parts)
             self.files.append(parts)

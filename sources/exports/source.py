@@ -17,7 +17,13 @@ import pyarrow.compute as pc
 from dlt.sources.filesystem import filesystem
 
 from sources.engagements.settings import BuildSettings
-from sources.exports.canonical import MapContext, RowRejection, SourceFile
+from sources.exports.canonical import (
+    MapContext,
+    RowRejection,
+    SourceFile,
+    supersede,
+    unreadable_file,
+)
 from sources.exports.outputs import DELETED, StageOutputs, build_outputs, with_tombstones
 from sources.exports.partitions import ExportFile, Spill, partition_count
 from sources.exports.presets import get_preset
@@ -218,17 +224,8 @@ def stage_stream(
 
 def _supersede(new: dict[str, pa.Table], known: dict[str, pa.Table]) -> dict[str, pa.Table]:
     """This run's side rows, plus the staged ones for keys this run has none of."""
-    out = dict(new)
-    for name, old in known.items():
-        if name not in new or not old.num_rows:
-            out.setdefault(name, old)
-            continue
-        key = key_of(name)
-        fresh = new[name]
-        older = old.select(fresh.column_names).cast(fresh.schema)
-        older = older.filter(pc.invert(pc.is_in(older[key], value_set=fresh[key].combine_chunks())))
-        out[name] = pa.concat_tables([fresh, older])
-    return out
+    merged = {n: supersede(new.get(n), known.get(n), key_of(n)) for n in [*new, *known]}
+    return {name: table for name, table in merged.items() if table is not None}
 
 
 def stage_files(
@@ -275,7 +272,7 @@ def _gone_side_rows(known: dict[str, pa.Table], new: dict[str, pa.Table]) -> dic
     """Side-table keys staged before that the complete set of files no longer has."""
     gone = {}
     for name, table in known.items():
-        key = TABLE_KEYS[name][-1] if isinstance(TABLE_KEYS[name], list) else str(TABLE_KEYS[name])
+        key = key_of(name)
         old = table[key].combine_chunks() if table.num_rows else pa.array([], pa.string())
         current = new[name][key] if name in new else pa.chunked_array([], pa.string())
         gone[name] = old.filter(pc.invert(pc.is_in(old, value_set=current.combine_chunks())))
@@ -289,7 +286,5 @@ def _read(files: FileList) -> tuple[list[SourceFile], list[RowRejection]]:
         try:
             sources.append(SourceFile(path, read_collections(path, read_bytes())))
         except UnreadableFileError as exc:
-            unreadable.append(
-                RowRejection("unreadable_file", "*", str(exc), path, 0, {"file": path})
-            )
+            unreadable.append(unreadable_file(path, exc))
     return sources, unreadable

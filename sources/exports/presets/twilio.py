@@ -24,6 +24,7 @@ from sources.exports.canonical import (
     first_per_key,
     phone_participants,
     reject,
+    supersede,
     with_provenance,
 )
 from sources.exports.partitions import SideCollection
@@ -194,23 +195,14 @@ def recording_urls(recordings: pa.Table) -> pa.Table:
     )
     table = pa.table({"call_sid": common.column(recordings, "call_sid", "CallSid"), "url": url})
     table = table.filter(pc.and_(pc.is_valid(table["call_sid"]), pc.is_valid(table["url"])))
-    return (
-        table.group_by("call_sid")
-        .aggregate([("url", "min")])
-        .rename_columns(["call_sid", "recording_url"])
-        .cast(RECORDINGS_SCHEMA)
-    )
+    return combine_recording_urls(table.rename_columns(["call_sid", "recording_url"]))
 
 
 def _with_known(new: pa.Table | None, known: pa.Table | None) -> pa.Table | None:
     """This run's recording URLs, plus the staged ones for calls this run has none for."""
-    if known is None or known.num_rows == 0:
-        return new
-    known = known.select(["call_sid", "recording_url"]).cast(RECORDINGS_SCHEMA)
-    if new is None:
-        return known
-    older = known.filter(pc.invert(pc.is_in(known["call_sid"], value_set=new["call_sid"])))
-    return pa.concat_tables([new, older])
+    if known is not None and known.num_rows:
+        known = known.select(["call_sid", "recording_url"]).cast(RECORDINGS_SCHEMA)
+    return supersede(new, known, "call_sid")
 
 
 def _join_recordings(calls: pa.Table, urls: pa.Table | None) -> pa.Table:
