@@ -8,7 +8,6 @@ staged, folded (counted) or rejected (DESIGN invariant 2).
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,7 +75,7 @@ def build_outputs(
 ) -> StageOutputs:
     records = mapped.records
     built = vectorised.build(records, settings, job, targets)
-    hashes = built.record_hashes.to_pylist()
+    python_hashes: list[str] = []  # of the rows builders.py builds, in row order
     parts: dict[str, list[pa.Table]] = {
         t: [built.requests[t].cast(REQUEST_SCHEMA)] for t in targets
     }
@@ -87,8 +86,8 @@ def build_outputs(
     for offset in range(0, len(rest), CHUNK_ROWS):
         positions = rest[offset : offset + CHUNK_ROWS]
         requests: dict[str, list[dict[str, Any]]] = {t: [] for t in targets}
-        for position, row in zip(positions, _rows(records.take(positions)), strict=True):
-            hashes[position] = record_hash(row)
+        for row in _rows(records.take(positions)):
+            python_hashes.append(record_hash(row))
             for target in targets:
                 one = BUILDERS[target](row, settings)
                 if isinstance(one, Rejection):
@@ -97,10 +96,11 @@ def build_outputs(
                     requests[target].append(_request_row(one, row, job))
         for target, built_rows in requests.items():
             parts[target].append(pa.Table.from_pylist(built_rows, REQUEST_SCHEMA))
+    hashes = pc.replace_with_mask(
+        built.record_hashes, pc.invert(built.plain), pa.array(python_hashes, pa.string())
+    )
     records = records.set_column(
-        records.schema.get_field_index("content_hash"),
-        "content_hash",
-        pa.array(hashes, pa.string()),
+        records.schema.get_field_index("content_hash"), "content_hash", hashes
     )
     records = records.append_column("job", pa.array([job] * records.num_rows, pa.string()))
     rejected = pa.concat_tables(
@@ -118,12 +118,11 @@ def build_outputs(
         tables[f"{target}_requests"] = pa.concat_tables(tables_of_target)
     for name, lookup in mapped.lookups.items():
         tables[name] = lookup.append_column("job", pa.array([job] * lookup.num_rows, pa.string()))
-    reasons = Counter(
-        f"{target or 'record'}:{reason}"
-        for target, reason in zip(
-            rejected["target"].to_pylist(), rejected["reason"].to_pylist(), strict=True
-        )
-    )
+    counted = rejected.group_by(["target", "reason"]).aggregate([("reason", "count")])
+    reasons = {
+        f"{target or 'record'}:{reason}": n
+        for target, reason, n in zip(*(c.to_pylist() for c in counted.columns), strict=True)
+    }
     per_target = {t: sum(n for k, n in reasons.items() if k.startswith(f"{t}:")) for t in targets}
     return StageOutputs(
         tables,
@@ -132,7 +131,7 @@ def build_outputs(
         folded=mapped.folded,
         rejected=len(mapped.rejections),
         target_rejected=per_target,
-        reasons=dict(reasons),
+        reasons=reasons,
         deleted=tombstones(tables, targets),
     )
 
