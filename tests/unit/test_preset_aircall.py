@@ -15,11 +15,12 @@ from hypothesis import strategies as st
 
 from sources.engagements.media_access import classify
 from sources.engagements.settings import BuildSettings
-from sources.exports.canonical import MapContext, MappedRows, SourceFile
-from sources.exports.outputs import StageOutputs, build_outputs
+from sources.exports.canonical import MapContext, SourceFile
+from sources.exports.outputs import build_outputs
 from sources.exports.presets import aircall, get_preset
 from sources.exports.readers import read_collections
 from sources.exports.source import ExportJob, stage_files
+from tests.unit.preset_checks import accounted, by_id, sample_files
 
 SAMPLES = Path(__file__).parent / "samples" / "aircall"
 CTX = MapContext(prefix="aircall", source_system="aircall", default_region="AU")
@@ -28,19 +29,7 @@ JOB = ExportJob("calls", "aircall", "file:///exports", "*", "aircall", default_r
 
 
 def files(*names: str) -> list[SourceFile]:
-    return [SourceFile(n, read_collections(n, (SAMPLES / n).read_bytes())) for n in names]
-
-
-def by_id(result: MappedRows) -> dict[str, dict[str, Any]]:
-    return {r["external_id"]: r for r in result.records.to_pylist()}
-
-
-def accounted(out: StageOutputs) -> None:
-    """DESIGN invariant 2: in = staged + folded + rejected, each rejection with a reason."""
-    assert out.read == out.staged + out.folded + out.rejected
-    rejected = out.tables["rejected_records"].to_pylist()
-    assert sum(1 for r in rejected if r["target"] is None) == out.rejected
-    assert all(r["reason"] and r["message"] for r in rejected)
+    return sample_files(SAMPLES, *names)
 
 
 def test_registered() -> None:

@@ -19,9 +19,10 @@ from sources.engagements.settings import BuildSettings
 from sources.exports import common, nested
 from sources.exports.canonical import MapContext, MappedRows, SourceFile
 from sources.exports.mapping import MappingError, load_mapping, parse_mapping
-from sources.exports.outputs import StageOutputs, build_outputs
+from sources.exports.outputs import build_outputs
 from sources.exports.presets import PRESET_NAMES, generic, get_preset
 from sources.exports.readers import read_collections
+from tests.unit.preset_checks import accounted
 
 SAMPLES = Path(__file__).parent / "samples" / "generic"
 SETTINGS = BuildSettings(source_system="acme", allow_unassociated=True)
@@ -44,14 +45,6 @@ def example() -> dict[str, Any]:
 
 def by_id(result: MappedRows) -> dict[str, dict[str, Any]]:
     return {r["source_id"]: r for r in result.records.to_pylist()}
-
-
-def accounted(out: StageOutputs) -> None:
-    """DESIGN invariant 2: in = staged + folded + rejected, each rejection with a reason."""
-    assert out.read == out.staged + out.folded + out.rejected
-    rejected = out.tables["rejected_records"].to_pylist()
-    assert sum(1 for r in rejected if r["target"] is None) == out.rejected
-    assert all(r["reason"] and r["message"] for r in rejected)
 
 
 def test_every_preset_is_registered() -> None:

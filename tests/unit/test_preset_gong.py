@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 
 from sources.engagements.settings import BuildSettings
 from sources.exports.canonical import MapContext, MappedRows, SourceFile
-from sources.exports.outputs import StageOutputs
 from sources.exports.presets import get_preset, gong
 from sources.exports.readers import read_collections
 from sources.exports.source import ExportJob, stage_files
+from tests.unit.preset_checks import accounted
 
 SAMPLES = Path(__file__).parent / "samples" / "gong"
 NAMES = ("calls.json", "calls_extensive.json", "no_calls_found.json")
@@ -33,14 +33,6 @@ def source(name: str, data: bytes | None = None) -> SourceFile:
 
 def by_id(result: MappedRows) -> dict[str, dict[str, Any]]:
     return {r["source_id"]: r for r in result.records.to_pylist()}
-
-
-def accounted(out: StageOutputs) -> None:
-    """DESIGN invariant 2: in = staged + folded + rejected, each rejection with a reason."""
-    assert out.read == out.staged + out.folded + out.rejected
-    rejected = out.tables["rejected_records"].to_pylist()
-    assert sum(1 for r in rejected if r["target"] is None) == out.rejected
-    assert all(r["reason"] and r["message"] for r in rejected)
 
 
 def test_registered() -> None:

@@ -13,10 +13,10 @@ import pytest
 
 from sources.engagements.settings import BuildSettings
 from sources.exports.canonical import MapContext, MappedRows, SourceFile
-from sources.exports.outputs import StageOutputs
 from sources.exports.presets import get_preset, salesforce
 from sources.exports.readers import read_collections
 from sources.exports.source import ExportJob, stage_files
+from tests.unit.preset_checks import accounted, sample_files
 
 SAMPLES = Path(__file__).parent / "samples" / "salesforce"
 NAMES = ("Task.csv", "Event.csv", "event_dataloader.csv", "soql_tasks.json")
@@ -26,19 +26,11 @@ JOB = ExportJob("activities", "salesforce", "file:///exports", "*", "sf")
 
 
 def files(*names: str) -> list[SourceFile]:
-    return [SourceFile(n, read_collections(n, (SAMPLES / n).read_bytes())) for n in names]
+    return sample_files(SAMPLES, *names)
 
 
 def by_id(result: MappedRows) -> dict[str, dict[str, Any]]:
     return {r["source_id"]: r for r in result.records.to_pylist()}
-
-
-def accounted(out: StageOutputs) -> None:
-    """DESIGN invariant 2: in = staged + folded + rejected, each rejection with a reason."""
-    assert out.read == out.staged + out.folded + out.rejected
-    rejected = out.tables["rejected_records"].to_pylist()
-    assert sum(1 for r in rejected if r["target"] is None) == out.rejected
-    assert all(r["reason"] and r["message"] for r in rejected)
 
 
 def test_registered() -> None:

@@ -6,18 +6,18 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sources.engagements.settings import BuildSettings
-from sources.exports.canonical import MapContext, MappedRows, SourceFile
-from sources.exports.outputs import StageOutputs, build_outputs
+from sources.exports.canonical import MapContext, SourceFile
+from sources.exports.outputs import build_outputs
 from sources.exports.presets import get_preset, zoom
 from sources.exports.readers import read_collections
 from sources.exports.source import ExportJob, stage_files
+from tests.unit.preset_checks import accounted, by_id
 
 SAMPLES = Path(__file__).parent / "samples" / "zoom"
 CTX = MapContext(prefix="zoom", source_system="zoom", default_region="US")
@@ -36,18 +36,6 @@ def zoom_2() -> bytes:
 
 def source(name: str, data: bytes | None = None) -> SourceFile:
     return SourceFile(name, read_collections(name, data or (SAMPLES / name).read_bytes()))
-
-
-def by_id(result: MappedRows) -> dict[str, dict[str, Any]]:
-    return {r["external_id"]: r for r in result.records.to_pylist()}
-
-
-def accounted(out: StageOutputs) -> None:
-    """DESIGN invariant 2: in = staged + folded + rejected, each rejection with a reason."""
-    assert out.read == out.staged + out.folded + out.rejected
-    rejected = out.tables["rejected_records"].to_pylist()
-    assert sum(1 for r in rejected if r["target"] is None) == out.rejected
-    assert all(r["reason"] and r["message"] for r in rejected)
 
 
 def test_registered() -> None:
