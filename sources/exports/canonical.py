@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,6 +54,19 @@ class MappedRows:
     read: int = 0
     folded: int = 0
     lookups: dict[str, pa.Table] = field(default_factory=dict)  # side tables to stage
+
+
+def name_by(
+    files: list[SourceFile],
+    rule: Callable[[str, Collection], Collection | None],
+    unnamed: tuple[str, ...] = ("rows",),
+) -> None:
+    """Give each collection a file did not name (CSV, JSONL, one object) the name `rule` finds
+    from its file path and columns; None leaves it as it is."""
+    for source in files:
+        for i, coll in enumerate(source.collections):
+            if coll.name in unnamed and (named := rule(source.path, coll)) is not None:
+                source.collections[i] = named
 
 
 def unreadable_file(path: str, error: Exception) -> RowRejection:

@@ -24,6 +24,7 @@ from sources.exports.canonical import (
     SourceFile,
     count_rows,
     finish,
+    name_by,
     participant_lists,
     prepared,
     reject,
@@ -49,19 +50,20 @@ PREFER = (
 def name_collections(files: list[SourceFile]) -> None:
     """JSONL/CSV by columns: webhooks have data+event, `{"call": …}` is one API call, the
     dashboard CSV has `datetime (utc)` / `call id`, other rows with id+started_at are calls."""
-    for source in files:
-        for i, coll in enumerate(source.collections):
-            cols = {c.lower() for c in coll.rows.column_names}
-            if coll.name != "rows":
-                continue
-            if "data" in cols and {"event", "resource"} & cols:
-                source.collections[i] = Collection("webhooks", coll.rows)
-            elif {"datetime (utc)", "call id (internal)", "call id"} & cols:
-                source.collections[i] = Collection("dashboard", coll.rows)
-            elif "call" in cols and "id" not in cols:
-                source.collections[i] = Collection("call", coll.rows)
-            elif {"id", "started_at"} <= cols:
-                source.collections[i] = Collection("calls", coll.rows)
+    name_by(files, _named)
+
+
+def _named(path: str, coll: Collection) -> Collection | None:
+    cols = {c.lower() for c in coll.rows.column_names}
+    if "data" in cols and {"event", "resource"} & cols:
+        return Collection("webhooks", coll.rows)
+    if {"datetime (utc)", "call id (internal)", "call id"} & cols:
+        return Collection("dashboard", coll.rows)
+    if "call" in cols and "id" not in cols:
+        return Collection("call", coll.rows)
+    if {"id", "started_at"} <= cols:
+        return Collection("calls", coll.rows)
+    return None
 
 
 def map_files(files: list[SourceFile], context: MapContext) -> MappedRows:

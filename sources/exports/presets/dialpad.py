@@ -24,6 +24,7 @@ from sources.exports.canonical import (
     SourceFile,
     count_rows,
     finish,
+    name_by,
     participant_lists,
     prepared,
     reject_other_collections,
@@ -47,15 +48,18 @@ PREFER = (
 
 def name_collections(files: list[SourceFile]) -> None:
     """Rows with call_id are calls; an `{"items": [...]}` page is split into its calls."""
-    for source in files:
-        for i, coll in enumerate(source.collections):
-            cols = coll.rows.column_names
-            if coll.name == "rows" and "call_id" in cols:
-                source.collections[i] = Collection("calls", coll.rows)
-            elif coll.name == "rows" and "items" in cols and coll.rows.num_rows == 1:
-                (items,) = nested.json_docs(coll.rows.column("items"))
-                if isinstance(items, list):
-                    source.collections[i] = Collection("calls", records_to_table(items))
+    name_by(files, _named)
+
+
+def _named(path: str, coll: Collection) -> Collection | None:
+    cols = coll.rows.column_names
+    if "call_id" in cols:
+        return Collection("calls", coll.rows)
+    if "items" in cols and coll.rows.num_rows == 1:
+        (items,) = nested.json_docs(coll.rows.column("items"))
+        if isinstance(items, list):
+            return Collection("calls", records_to_table(items))
+    return None
 
 
 def map_files(files: list[SourceFile], context: MapContext) -> MappedRows:

@@ -28,6 +28,7 @@ from sources.exports.canonical import (
     SourceFile,
     count_rows,
     finish,
+    name_by,
     prepared,
     reject_other_collections,
     require_id_and_start,
@@ -54,11 +55,15 @@ PREFER = (("_extensive", "descending"), (FILE_COL, "descending"), (ROW_COL, "des
 
 def name_collections(files: list[SourceFile]) -> None:
     """JSONL or single-call files: rows with metaData, or with id and started, are calls."""
-    for source in files:
-        for i, coll in enumerate(source.collections):
-            cols = set(coll.rows.column_names)
-            if coll.name == "rows" and ("metaData" in cols or {"id", "started"} <= cols):
-                source.collections[i] = Collection("calls", coll.rows)
+    name_by(
+        files,
+        lambda path, coll: (
+            Collection("calls", coll.rows)
+            if "metaData" in coll.rows.column_names
+            or {"id", "started"} <= set(coll.rows.column_names)
+            else None
+        ),
+    )
 
 
 def map_files(files: list[SourceFile], context: MapContext) -> MappedRows:

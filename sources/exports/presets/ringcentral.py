@@ -25,6 +25,7 @@ from sources.exports.canonical import (
     SourceFile,
     count_rows,
     finish,
+    name_by,
     participant_lists,
     prepared,
     reject,
@@ -80,10 +81,12 @@ PREFER = (
 
 def name_collections(files: list[SourceFile]) -> None:
     """A single record or JSONL of records (rows with startTime) are call-log records."""
-    for source in files:
-        for i, coll in enumerate(source.collections):
-            if coll.name == "rows" and "startTime" in coll.rows.column_names:
-                source.collections[i] = Collection("records", coll.rows)
+    name_by(
+        files,
+        lambda path, coll: (
+            Collection("records", coll.rows) if "startTime" in coll.rows.column_names else None
+        ),
+    )
 
 
 def map_files(files: list[SourceFile], context: MapContext) -> MappedRows:

@@ -27,6 +27,7 @@ from sources.exports.canonical import (
     SourceFile,
     count_rows,
     finish,
+    name_by,
     prepared,
     reject,
     reject_other_collections,
@@ -57,17 +58,18 @@ TIME_HINT = "YYYY-MM-DD HH:MM:SS (UTC) or ISO 8601 with an offset"
 def name_collections(files: list[SourceFile]) -> None:
     """Tasks and Events by their columns (any case), else by `attributes.type` (SOQL JSON) or
     the file name (`Task.csv`, `Event.csv`)."""
-    for source in files:
-        stem = source.path.rsplit("/", 1)[-1].lower()
-        for i, coll in enumerate(source.collections):
-            if coll.name not in ("rows", "records"):
-                continue
-            cols = {c.lower() for c in coll.rows.column_names}
-            kind = _soql_type(coll.rows)
-            if kind == "event" or (not kind and (cols & EVENT_COLUMNS or "event" in stem)):
-                source.collections[i] = Collection("events", coll.rows)
-            elif kind == "task" or (not kind and (cols & TASK_COLUMNS or "task" in stem)):
-                source.collections[i] = Collection("tasks", coll.rows)
+    name_by(files, _named, unnamed=("rows", "records"))
+
+
+def _named(path: str, coll: Collection) -> Collection | None:
+    stem = path.rsplit("/", 1)[-1].lower()
+    cols = {c.lower() for c in coll.rows.column_names}
+    kind = _soql_type(coll.rows)
+    if kind == "event" or (not kind and (cols & EVENT_COLUMNS or "event" in stem)):
+        return Collection("events", coll.rows)
+    if kind == "task" or (not kind and (cols & TASK_COLUMNS or "task" in stem)):
+        return Collection("tasks", coll.rows)
+    return None
 
 
 def _soql_type(rows: pa.Table) -> str | None:

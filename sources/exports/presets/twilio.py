@@ -22,12 +22,14 @@ from sources.exports.canonical import (
     SourceFile,
     assemble,
     first_per_key,
+    name_by,
     phone_participants,
     reject,
     supersede,
     with_provenance,
 )
 from sources.exports.partitions import SideCollection
+from sources.exports.readers import Collection
 
 STATUS = {
     "completed": "completed",
@@ -114,18 +116,19 @@ def map_files(files: list[SourceFile], context: MapContext) -> MappedRows:
 
 def name_collections(files: list[SourceFile]) -> None:
     """Name CSV / JSONL collections by their columns: calls have from/to, recordings call_sid."""
-    for source in files:
-        for i, coll in enumerate(source.collections):
-            if coll.name != "rows":
-                continue
-            cols = {c.lower() for c in coll.rows.column_names}
-            has_id = bool({"sid", "callsid"} & cols)
-            if has_id and {"from", "to"} & cols:
-                source.collections[i] = type(coll)("calls", coll.rows)
-            elif {"call_sid", "callsid"} & cols:
-                source.collections[i] = type(coll)("recordings", coll.rows)
-            elif has_id and {"start_time", "starttime"} & cols:
-                source.collections[i] = type(coll)("calls", coll.rows)
+    name_by(files, _named)
+
+
+def _named(path: str, coll: Collection) -> Collection | None:
+    cols = {c.lower() for c in coll.rows.column_names}
+    has_id = bool({"sid", "callsid"} & cols)
+    if has_id and {"from", "to"} & cols:
+        return Collection("calls", coll.rows)
+    if {"call_sid", "callsid"} & cols:
+        return Collection("recordings", coll.rows)
+    if has_id and {"start_time", "starttime"} & cols:
+        return Collection("calls", coll.rows)
+    return None
 
 
 def _unknown_rows(files: list[SourceFile]) -> list[RowRejection]:

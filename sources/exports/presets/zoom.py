@@ -27,6 +27,7 @@ from sources.exports.canonical import (
     SourceFile,
     count_rows,
     finish,
+    name_by,
     participant_lists,
     prepared,
     reject,
@@ -51,15 +52,16 @@ PREFER = (
 
 def name_collections(files: list[SourceFile]) -> None:
     """JSONL/one-object files by columns: webhooks have event+payload, a meeting has uuid."""
-    for source in files:
-        for i, coll in enumerate(source.collections):
-            cols = set(coll.rows.column_names)
-            if coll.name != "rows":
-                continue
-            if {"event", "payload"} <= cols:
-                source.collections[i] = Collection("webhooks", coll.rows)
-            elif "uuid" in cols:
-                source.collections[i] = Collection("meetings", coll.rows)
+    name_by(files, _named)
+
+
+def _named(path: str, coll: Collection) -> Collection | None:
+    cols = set(coll.rows.column_names)
+    if {"event", "payload"} <= cols:
+        return Collection("webhooks", coll.rows)
+    if "uuid" in cols:
+        return Collection("meetings", coll.rows)
+    return None
 
 
 def map_files(files: list[SourceFile], context: MapContext) -> MappedRows:
