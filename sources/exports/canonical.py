@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -249,6 +249,29 @@ def fold(
             value = pc.coalesce(kept[name], pc.take(least[f"{name}_min"], at))
             kept = kept.set_column(kept.schema.get_field_index(name), name, value)
     return kept.sort_by(list(rows)), table.num_rows - kept.num_rows
+
+
+Prepare = Callable[[pa.Table, MapContext], tuple[pa.Table, list[RowRejection]]]
+
+
+def map_prepared(
+    files: list[SourceFile],
+    context: MapContext,
+    rejections: list[RowRejection],
+    sources: Sequence[tuple[pa.Table | None, Prepare]],
+    prefer: Order = (),
+    fill: tuple[str, ...] = (),
+) -> MappedRows:
+    """The end of most presets' map_files: each source's rows (None when the files hold none)
+    prepared by its function, then `finish`ed, with every row of `files` accounted for."""
+    parts = []
+    for rows, prepare in sources:
+        if rows is not None:
+            part, bad = prepare(rows, context)
+            parts.append(part)
+            rejections += bad
+    records, folded = finish(parts, context, prefer, fill)
+    return MappedRows(records, rejections, read=count_rows(files), folded=folded)
 
 
 def finish(

@@ -22,8 +22,7 @@ from sources.exports.canonical import (
     MappedRows,
     RowRejection,
     SourceFile,
-    count_rows,
-    finish,
+    map_prepared,
     name_by,
     participant_lists,
     prepared,
@@ -72,17 +71,11 @@ def map_files(files: list[SourceFile], context: MapContext) -> MappedRows:
     rejections = reject_other_collections(
         files, KNOWN, "not an Aircall call object, call webhook or call-history CSV row"
     )
-    parts: list[pa.Table] = []
-    for rows, prepare in (
+    sources = [
         (_api_rows(files, rejections), _prepare_api),
         (with_provenance(files, ("dashboard",)), _prepare_dashboard),
-    ):
-        if rows is not None:
-            part, bad = prepare(rows, context)
-            parts.append(part)
-            rejections += bad
-    records, folded = finish(parts, context, PREFER, fill=("recording_url",))
-    return MappedRows(records, rejections, read=count_rows(files), folded=folded)
+    ]
+    return map_prepared(files, context, rejections, sources, PREFER, fill=("recording_url",))
 
 
 def _api_rows(files: list[SourceFile], rejections: list[RowRejection]) -> pa.Table | None:

@@ -22,8 +22,7 @@ from sources.exports.canonical import (
     MappedRows,
     RowRejection,
     SourceFile,
-    count_rows,
-    finish,
+    map_prepared,
     name_by,
     participant_lists,
     prepared,
@@ -66,14 +65,10 @@ def map_files(files: list[SourceFile], context: MapContext) -> MappedRows:
     """One call record per master call id, from every leg and event."""
     name_collections(files)
     rejections = reject_other_collections(files, KNOWN, "not a Dialpad call (no call_id)")
-    parts = []
     rows = with_provenance(files, KNOWN)
-    if rows is not None:
-        part, bad = _prepare(rows, context)
-        parts.append(part)
-        rejections += bad
-    records, folded = finish(parts, context, PREFER, fill=("recording_url",))
-    return MappedRows(records, rejections, read=count_rows(files), folded=folded)
+    return map_prepared(
+        files, context, rejections, [(rows, _prepare)], PREFER, fill=("recording_url",)
+    )
 
 
 def _prepare(rows: pa.Table, context: MapContext) -> tuple[pa.Table, list[RowRejection]]:

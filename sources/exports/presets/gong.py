@@ -26,8 +26,7 @@ from sources.exports.canonical import (
     MappedRows,
     RowRejection,
     SourceFile,
-    count_rows,
-    finish,
+    map_prepared,
     name_by,
     prepared,
     reject_other_collections,
@@ -72,14 +71,11 @@ def map_files(files: list[SourceFile], context: MapContext) -> MappedRows:
     rejections = reject_other_collections(
         files, KNOWN, "not a Gong call (an API error body such as 404 'No calls found'?)"
     )
-    parts = []
     rows = with_provenance(files, KNOWN)
-    if rows is not None:
-        part, bad = _prepare(_flatten(rows), context)
-        parts.append(part)
-        rejections += bad
-    records, folded = finish(parts, context, PREFER, fill=("recording_url",))
-    return MappedRows(records, rejections, read=count_rows(files), folded=folded)
+    flat = _flatten(rows) if rows is not None else None
+    return map_prepared(
+        files, context, rejections, [(flat, _prepare)], PREFER, fill=("recording_url",)
+    )
 
 
 def _flatten(rows: pa.Table) -> pa.Table:

@@ -23,8 +23,7 @@ from sources.exports.canonical import (
     MappedRows,
     RowRejection,
     SourceFile,
-    count_rows,
-    finish,
+    map_prepared,
     name_by,
     participant_lists,
     prepared,
@@ -93,7 +92,6 @@ def map_files(files: list[SourceFile], context: MapContext) -> MappedRows:
     """One call record per telephony session, from every leg's record."""
     name_collections(files)
     rejections = reject_other_collections(files, KNOWN, "not a RingCentral call-log record")
-    parts = []
     rows = with_provenance(files, KNOWN)
     if rows is not None:
         rows, faxes = reject(
@@ -103,11 +101,10 @@ def map_files(files: list[SourceFile], context: MapContext) -> MappedRows:
             "type",
             "a fax, not a voice call",
         )
-        part, bad = _prepare(rows, context)
-        parts.append(part)
-        rejections += faxes + bad
-    records, folded = finish(parts, context, PREFER, fill=("recording_url",))
-    return MappedRows(records, rejections, read=count_rows(files), folded=folded)
+        rejections += faxes
+    return map_prepared(
+        files, context, rejections, [(rows, _prepare)], PREFER, fill=("recording_url",)
+    )
 
 
 def _prepare(rows: pa.Table, context: MapContext) -> tuple[pa.Table, list[RowRejection]]:
