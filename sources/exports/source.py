@@ -218,8 +218,6 @@ def stage_stream(
             mapped = preset.map_files(sources, context(spill.side_for(sources)))
             mapped.lookups = spill.side_bucket(p)
             yield build_outputs(mapped, settings, job.name, job.targets)
-            # Arrow's allocator keeps what a partition freed; give it back before the next one
-            pa.default_memory_pool().release_unused()
 
 
 def _supersede(new: dict[str, pa.Table], known: dict[str, pa.Table]) -> dict[str, pa.Table]:
