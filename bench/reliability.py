@@ -2,7 +2,7 @@
 
     python bench/reliability.py [--kills 50] [--records 2000] [--kills-per-trial 5] [--seed 1]
 
-Per target: trials of (stage ~records, push in a subprocess killed at random moments, rerun
+Per target: trials of (stage ~records, push in a subprocess killed at seeded random creates, rerun
 until done), against a sandbox with latency, 5xx, lost responses, read timeouts and 429 storms.
 Prints trials, records, duplicates, missing, requests sent and 429s. Not part of the test run
 (tests/integration/test_crash.py runs a small version of it).
@@ -62,8 +62,8 @@ def run_target(target: str, args: argparse.Namespace, folder: Path) -> list[obje
                 target,
                 push_env(sandbox, target),
                 rng,
+                sandbox,
                 kills=args.kills_per_trial,
-                window=(1.0, 6.0),
             )
             result = verdict(staging, sandbox, target)
             trials += 1

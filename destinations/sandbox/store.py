@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -79,7 +79,21 @@ class Store:
         self.path = path
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
+        self._watchers: list[Callable[[str], None]] = []
         self._connect()
+
+    def watch_creates(self, callback: Callable[[str], None]) -> Callable[[], None]:
+        """Call callback("v1"|"v2") after each new engagement is committed, before the answer.
+
+        Tests decide kill points by these events (e.g. SIGKILL the client after its Nth create,
+        which also loses that create's response), never by sleeps. Returns the unsubscribe.
+        """
+        self._watchers.append(callback)
+        return lambda: self._watchers.remove(callback)
+
+    def _created(self, api: str) -> None:
+        for callback in list(self._watchers):
+            callback(api)
 
     def _connect(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -148,6 +162,7 @@ class Store:
                 ),
             )
             new_id = cur.lastrowid
+        self._created("v1")
         return {**row, "id": new_id}
 
     def update_v1(self, engagement_id: int, changes: dict[str, Any]) -> dict[str, Any] | None:
@@ -231,6 +246,8 @@ class Store:
             )
             created = cur.rowcount == 1
             stored = self._select_v2("WHERE external_id = ?", (row["external_id"],))[0]
+        if created:
+            self._created("v2")
         return stored, created
 
     def get_v2(self, engagement_id: str) -> dict[str, Any] | None:

@@ -1,8 +1,8 @@
 """Kill-and-rerun harness shared by the crash test and bench/reliability.py.
 
 A subprocess runs `engagement-sync push` against a sandbox that lives in the calling process
-(so it outlives the kills); it is SIGKILLed after a seeded random delay, then run again, until a
-run completes with nothing pending. The sandbox's store then says whether each staged request
+(so it outlives the kills); it is SIGKILLed at a seeded random create (an event the sandbox
+reports, never a delay), then run again, until a run completes with nothing pending. The sandbox's store then says whether each staged request
 became exactly one engagement.
 """
 
@@ -14,8 +14,9 @@ import random
 import signal
 import subprocess
 import sys
-import time
+import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,10 +52,15 @@ def run_until_done(
     target: str,
     env: dict[str, str],
     rng: random.Random,
+    sandbox: SandboxServer,
     kills: int = 2,
-    window: tuple[float, float] = (1.5, 4.0),
 ) -> int:
-    """Push, SIGKILLing the first `kills` runs after a random delay; returns kills done."""
+    """Push, SIGKILLing each of the first `kills` runs at its Nth create; returns kills done.
+
+    N is seeded-random among the records still missing, and the kill fires inside the sandbox
+    right after the engagement is stored and before it is answered (that response is lost too):
+    the kill point is an event, so it falls mid-run however fast or busy the machine is.
+    """
     command = [
         sys.executable,
         "-m",
@@ -68,20 +74,65 @@ def run_until_done(
     ]
     done_kills = 0
     for attempt in range(kills + 10):
-        process = subprocess.Popen(
+        killer = _arm_killer(target, sandbox, staging, rng, attempt < kills)
+        killer.process = process = subprocess.Popen(
             command, env=env, cwd=staging.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
-        if attempt < kills:
-            time.sleep(rng.uniform(*window))
-            if process.poll() is None:
-                process.send_signal(signal.SIGKILL)
-                done_kills += 1
-        out, err = process.communicate(timeout=300)
+        try:
+            out, err = process.communicate(timeout=300)
+        finally:
+            killer.stop()
+        done_kills += killer.fired
         if process.returncode == 0 and json.loads(out)["push"][0]["pending"] == 0:
             return done_kills
         if process.returncode not in (0, 1, -signal.SIGKILL):
             raise AssertionError(f"push failed ({process.returncode}): {err.decode()[-2000:]}")
     raise AssertionError("push never completed")
+
+
+class _Killer:
+    """SIGKILLs a process from the sandbox's create callback once `left` creates have passed."""
+
+    def __init__(self, target: str, left: int) -> None:
+        self.process: subprocess.Popen[bytes] | None = None
+        self.target, self.left = target, left
+        self.fired = 0
+        self._lock = threading.Lock()
+        self.stop: Callable[[], None] = lambda: None
+
+    def __call__(self, api: str) -> None:
+        with self._lock:
+            if api != self.target or self.process is None or self.fired or self.left <= 0:
+                return
+            self.left -= 1
+            if self.left == 0 and self.process.poll() is None:
+                self.process.kill()
+                self.fired = 1
+
+
+def _arm_killer(
+    target: str,
+    sandbox: SandboxServer,
+    staging: Path,
+    rng: random.Random,
+    armed: bool,
+) -> _Killer:
+    missing = _staged_count(staging, target) - _held_count(sandbox, target)
+    left = rng.randint(1, missing - 1) if armed and missing > 1 else 0
+    killer = _Killer(target, left)
+    if left:
+        killer.stop = sandbox.store.watch_creates(killer)
+    return killer
+
+
+def _staged_count(staging: Path, target: str) -> int:
+    with duckdb.connect(str(staging), read_only=True) as con:
+        [(n,)] = con.execute(f"SELECT count(*) FROM engagements.{target}_requests").fetchall()
+    return int(n)
+
+
+def _held_count(sandbox: SandboxServer, target: str) -> int:
+    return sandbox.store.count_v1() if target == "v1" else sandbox.store.count_v2()
 
 
 @dataclass

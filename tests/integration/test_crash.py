@@ -1,8 +1,8 @@
-"""SIGKILL a push at random moments, rerun until done: each record is one engagement.
+"""SIGKILL a push at seeded random creates, rerun until done: each record is one engagement.
 
 A subprocess pushes ~2,000 staged records to the sandbox (in this process, so it outlives the
-kills). It is killed at seeded random moments, possibly mid-send or mid-ledger-write, and run
-again until a run completes. Then the sandbox must hold exactly one engagement per staged
+kills). It is killed at a seeded random create (inside the sandbox, before that create is
+answered, while other sends and ledger writes are in flight), and run again until a run completes. Then the sandbox must hold exactly one engagement per staged
 request: no duplicates (v1 has no idempotency key: reconciliation must find what was sent),
 none missing. bench/reliability.py runs the same at scale, with faults on.
 """
@@ -43,9 +43,9 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(
         staging = tmp_path / f"trial-{trial}.duckdb"
         stage(staging, [job])
         sandbox.store.reset()
-        kills += run_until_done(staging, target, push_env(sandbox, target), rng)
+        kills += run_until_done(staging, target, push_env(sandbox, target), rng, sandbox)
         result = verdict(staging, sandbox, target)
         assert result.records >= 1500
         assert (result.duplicates, result.missing) == (0, 0), f"trial {trial}: {result}"
         assert result.held == result.records
-    assert kills >= TRIALS  # the kills really happened mid-run
+    assert kills == 2 * TRIALS  # every kill fell mid-run, at a create
