@@ -24,7 +24,7 @@ class DestinationSettings:
     target: str
     base_url: str
     api_token: str
-    destination_id: str  # ledger rows carry it: deliveries belong to one destination
+    destination_id: str  # ledger rows carry it; "" until the destination names itself
     rate_per_second: float
     max_concurrency: int = 8  # requests in flight at once
     timeout: float = 60.0  # seconds; v2 creates fetch media while the client waits
@@ -52,7 +52,8 @@ def resolve(target: str, require_token: bool = True) -> DestinationSettings:
         rate = _positive(section, "requests_per_10s", DEFAULT_RATES["v1"] * 10) / 10
     else:
         rate = _positive(section, "requests_per_second", DEFAULT_RATES["v2"])
-    destination_id = str(dlt.config.get(f"{section}.destination_id") or identity(base_url))
+    # Empty: named by the destination itself when pushing (destination_identity.py).
+    destination_id = str(dlt.config.get(f"{section}.destination_id") or "")
     concurrency = int(_positive(section, "max_concurrency", DEFAULT_CONCURRENCY[target]))
     timeout = _positive(section, "timeout", 60.0)
     ca_bundle: object = dlt.config.get(f"{section}.ca_bundle")
@@ -83,12 +84,6 @@ def _positive(section: str, key: str, default: float) -> float:
             "remove it to use the default"
         )
     return number
-
-
-def identity(base_url: str) -> str:
-    """Normalised base URL: the default identity of a destination in the ledger."""
-    parts = urlsplit(base_url.strip())
-    return f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path.rstrip('/')}"
 
 
 def check_base_url(target: str, base_url: str) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from destinations.engagements.staging_db import opened, table_exists
+from destinations.engagements.states import sendable_sql, standings_sql
 from pipelines.meta import ensure_schema
 
 
@@ -26,17 +27,12 @@ def plan(staging: Path, target: str, destination_id: str) -> dict[str, Any]:
             rows = con.execute(
                 f"""
                 SELECT CASE
-                    WHEN s.state IS NULL OR s.state = 'pending' THEN 'create'
-                    WHEN s.state = 'unknown' THEN 'resend_or_reconcile'
-                    WHEN s.state IN ('created', 'existing', 'updated')
-                         AND s.delivered_hash <> r.content_hash
-                         THEN CASE WHEN ? = 'v1' THEN 'update' ELSE 'skip:drifted' END
-                    ELSE 'skip:' || s.state END AS action, count(*)
-                FROM engagements.{target}_requests r
-                LEFT JOIN engagements.delivery_states s
-                       ON s.destination = ? AND s.target = ? AND s.external_id = r.external_id
-                GROUP BY ALL""",
-                [target, destination_id, target],
+                    WHEN standing = 'pending' THEN 'create'
+                    WHEN standing = 'unknown' THEN 'resend_or_reconcile'
+                    WHEN standing = 'drifted' AND standing IN {sendable_sql(target)} THEN 'update'
+                    ELSE 'skip:' || standing END AS action, count(*)
+                FROM ({standings_sql(target)}) GROUP BY ALL""",
+                [destination_id],
             ).fetchall()
             for action, n in rows:
                 if action.startswith("skip:"):

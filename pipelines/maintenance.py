@@ -9,6 +9,7 @@ from typing import Any
 from destinations.engagements.ledger import Ledger
 from destinations.engagements.staging_db import opened, table_exists
 from pipelines import workspace
+from pipelines.destination_identity import known_destination
 from pipelines.destinations_config import resolve
 
 
@@ -21,7 +22,7 @@ def retry(staging: Path, targets: list[str], reason: str | None, run_id: str) ->
             if not table_exists(con, f"{target}_requests"):
                 requeued[target] = 0
                 continue
-            destination = resolve(target, require_token=False).destination_id
+            destination = known_destination(con, resolve(target, require_token=False))
             rows = con.execute(
                 f"""
                 SELECT s.external_id, coalesce(s.error_code, CAST(s.http_status AS VARCHAR))

@@ -32,23 +32,24 @@ from destinations.engagements.sink import (
     start_run,
 )
 from destinations.engagements.staging_db import opened, table_exists
+from destinations.engagements.states import sendable_sql, standings_sql
 from pipelines import dryrun, workspace
+from pipelines.destination_identity import identify
 from pipelines.destinations_config import DestinationSettings
+from pipelines.lookup import LookupReport, delivered_any, look_up_pending
 from pipelines.relay_config import resolve_relays
 from sources.engagements.relay import RelaySettings
 
 SINKS = {"v1": engagements_v1, "v2": engagements_v2}
 
-# What to send: never sent, pending or unknown; and on v1 what drifted after delivery (PATCH).
-PENDING_SQL = """
-SELECT r.external_id, r.body, r.content_hash, r.job, r.started_at
-FROM engagements.{target}_requests r
-LEFT JOIN engagements.delivery_states s
-       ON s.destination = ? AND s.target = ? AND s.external_id = r.external_id
-WHERE r.body IS NOT NULL  -- purged records have nothing left to send
-  AND (s.state IS NULL OR s.state IN ('pending', 'unknown')
-       OR (s.target = 'v1' AND s.state IN ('created', 'existing', 'updated')
-           AND s.delivered_hash <> r.content_hash))
+
+def pending_sql(target: str) -> str:
+    """What a push sends (states.py decides): never sent, retry later, outcome unknown, and on
+    v1 what drifted after delivery (PATCH). One parameter: the destination."""
+    return f"""
+SELECT external_id, body, content_hash, job, started_at FROM ({standings_sql(target)})
+WHERE body IS NOT NULL  -- purged records have nothing left to send
+  AND standing IN {sendable_sql(target)}
 """
 
 
@@ -67,6 +68,8 @@ class PushReport:
     skipped: int = 0
     requests: int = 0
     throttled: int = 0
+    found_existing: int = 0  # v1: found on the portal before the first send from this staging
+    lookup_requests: int = 0  # what finding them cost
     dry_run: bool = False
     plan: dict[str, Any] | None = None  # --dry-run: what would happen, and why
 
@@ -83,8 +86,8 @@ class Scope:
     until: datetime | None = None  # exclusive, UTC
 
     def sql(self, target: str, destination_id: str) -> tuple[str, list[Any]]:
-        query = f"SELECT * FROM ({PENDING_SQL.format(target=target)}) WHERE true"
-        params: list[Any] = [destination_id, target]
+        query = f"SELECT * FROM ({pending_sql(target)}) WHERE true"
+        params: list[Any] = [destination_id]
         if self.jobs is not None:
             query += " AND list_contains(?, job)"
             params.append(list(self.jobs))
@@ -141,6 +144,37 @@ def check_access(settings: DestinationSettings) -> None:
         classify(settings.target, response.status, response.headers, response.content)
 
 
+def name_destination(
+    staging: Path, settings: DestinationSettings, scope: Scope, run_id: str, look_up: bool
+) -> tuple[DestinationSettings, LookupReport | None]:
+    """The destination asked who it is (destination_identity.py); with `look_up`, on v1 when
+    this staging never delivered there, the pending records it already holds are recorded
+    `existing` first (lookup.py)."""
+    client = EngagementsClient(settings.target, settings.base_url, settings.api_token, timeout=30.0)
+    try:
+        with opened(staging) as con:
+            ensure_ledger(con)
+            settings = identify(con, settings, client)
+            destination, found = settings.destination_id, None
+            if (
+                look_up
+                and settings.target == "v1"
+                and table_exists(con, "v1_requests")
+                and not delivered_any(con, destination, "v1")
+            ):
+                found = look_up_pending(
+                    con, client, destination, scope.sql("v1", destination), run_id
+                )
+    except TransientError as exc:
+        raise StopRunError(
+            f"{settings.target}: could not read what the destination already holds ({exc}); "
+            "nothing was sent, run again"
+        ) from None
+    finally:
+        client.close()
+    return settings, found
+
+
 def push(
     staging: Path,
     settings: DestinationSettings,
@@ -157,14 +191,18 @@ def push(
     the job's own setting where `run_workflows_by_job` has it, else `run_workflows`. v2
     requests of a job in `relays` have their recordings re-hosted by that job's relay."""
     target = settings.target
+    run_id = run_id or uuid.uuid4().hex
+    check_access(settings)
+    settings, found = name_destination(staging, settings, scope, run_id, look_up=not dry_run)
     pending = count_pending(staging, target, settings.destination_id, scope)
     report = PushReport(target, settings.destination_id, pending, dry_run=dry_run)
+    if found is not None:
+        report.found_existing, report.lookup_requests = found.found, found.requests
     if dry_run:
         report.plan = dryrun.plan(staging, target, settings.destination_id)
         return report
     if pending == 0:
         return report
-    check_access(settings)
     relay_configs = resolve_relays(relays or {}) if target == "v2" else {}
     pipeline = dlt.pipeline(
         pipeline_name=f"engagements_push_{target}", pipelines_dir=workspace.pipelines_dir(staging)
@@ -175,7 +213,7 @@ def push(
         settings.api_token,
         str(staging.resolve()),
         settings.destination_id,
-        run_id or uuid.uuid4().hex,
+        run_id,
         run_workflows,
         settings.rate_per_second,
         settings.max_concurrency,

@@ -6,7 +6,9 @@ from pathlib import Path
 from typing import Any
 
 from destinations.engagements.staging_db import check_name, opened, table_exists
+from destinations.engagements.states import standings_sql
 from pipelines import workspace
+from pipelines.destination_identity import known_destination
 from pipelines.destinations_config import resolve
 from pipelines.lock import holder
 from pipelines.meta import ensure_schema
@@ -42,7 +44,9 @@ def status(staging: Path, job: str | None = None, target: str | None = None) -> 
         workspace.create_views(con)
         counts = {t: _count(con, t, job) for t in TABLES}
         states = {
-            t: _target_states(con, t, resolve(t, require_token=False).destination_id, job, running)
+            t: _target_states(
+                con, t, known_destination(con, resolve(t, require_token=False)), job, running
+            )
             for t in chosen
         }
         reasons = _reasons(con, job, chosen)
@@ -84,17 +88,13 @@ def _target_states(
         return out
     rows = con.execute(
         f"""
-        SELECT CASE WHEN s.state IN ('created', 'existing', 'updated')
-                         AND s.delivered_hash <> r.content_hash THEN 'drifted'
-                    WHEN s.state = 'unknown' AND s.pid = ? THEN 'in_flight'
-                    WHEN s.state = 'updated' THEN 'created'
-                    ELSE coalesce(s.state, 'pending') END AS state, count(*)
-        FROM engagements.{target}_requests r
-        LEFT JOIN engagements.delivery_states s
-               ON s.destination = ? AND s.target = ? AND s.external_id = r.external_id
-        WHERE ? IS NULL OR r.job = ?
+        SELECT CASE WHEN standing = 'unknown' AND pid = ? THEN 'in_flight'
+                    WHEN standing = 'updated' THEN 'created'
+                    ELSE standing END AS state, count(*)
+        FROM ({standings_sql(target)})
+        WHERE ? IS NULL OR job = ?
         GROUP BY ALL""",
-        [running, destination, target, job, job],
+        [running, destination, job, job],
     ).fetchall()
     for state, n in rows:
         out[state] = out.get(state, 0) + int(n)

@@ -12,6 +12,7 @@ from pathlib import Path
 import duckdb
 
 from destinations.engagements.staging_db import opened, table_exists
+from destinations.engagements.states import STANDING
 
 DATASET = "engagements"
 STAGE_PIPELINE = "engagements_stage"
@@ -53,27 +54,18 @@ def create_views(con: duckdb.DuckDBPyConnection) -> None:
         )
     con.execute(f"""
     CREATE OR REPLACE VIEW {DATASET}.request_states AS
-    WITH requests AS ({requests}),
+    WITH r AS ({requests}),
     current_destination AS (
         SELECT target, max_by(destination, seq) AS destination
-        FROM {DATASET}.deliveries GROUP BY target),
-    sent AS (
-        SELECT destination, target, external_id, max_by(content_hash, seq) AS sent_hash
-        FROM {DATASET}.deliveries WHERE phase = 'intent' GROUP BY ALL)
-    SELECT r.target, r.external_id, r.job, d.destination,
-           CASE WHEN s.state IN ('created', 'existing', 'updated')
-                     AND sent.sent_hash IS NOT NULL AND sent.sent_hash <> r.content_hash
-                THEN 'drifted'
-                ELSE coalesce(s.state, 'pending') END AS state,
+        FROM {DATASET}.deliveries GROUP BY target)
+    SELECT r.target, r.external_id, r.job, d.destination, {STANDING} AS state,
            s.http_status, s.engagement_id, s.error_code, s.error, s.request_id,
            s.recorded_at AS last_at
-    FROM requests r
+    FROM r
     LEFT JOIN current_destination d ON d.target = r.target
     LEFT JOIN {DATASET}.delivery_states s
            ON s.destination = d.destination AND s.target = r.target
-          AND s.external_id = r.external_id
-    LEFT JOIN sent ON sent.destination = d.destination AND sent.target = r.target
-          AND sent.external_id = r.external_id;
+          AND s.external_id = r.external_id;
     CREATE OR REPLACE VIEW {DATASET}.pending_deliveries AS
         SELECT * FROM {DATASET}.request_states WHERE state IN ('pending', 'unknown');
     CREATE OR REPLACE VIEW {DATASET}.failed_deliveries AS

@@ -50,6 +50,7 @@ class EngagementsClient:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.target = target
+        self.base_url = base_url.rstrip("/")
         self._http = httpx.Client(
             base_url=base_url.rstrip("/"),
             timeout=httpx.Timeout(timeout, connect=10.0),

@@ -114,7 +114,7 @@ class Pusher:
         (latched: later calls send nothing). `drain` waits for the rest."""
         if self.stopped:
             raise self.stopped
-        states = self.ledger.states([r.external_id for r in rows])
+        states = self.ledger.states({r.external_id: r.content_hash for r in rows})
         for row in rows:
             state = states.get(row.external_id, LedgerState("pending"))
             self._inflight.append(self._pool.submit(self._deliver, row, state))
@@ -156,7 +156,7 @@ class Pusher:
     def _decide(self, row: PendingRequest, state: LedgerState) -> None:
         if self.stopped:
             raise self.stopped
-        drifted = state.delivered and state.delivered_hash not in (None, row.content_hash)
+        drifted = state.standing == "drifted"
         last = state.last_intent
         if drifted and self.options.target == "v1":
             self._retrying(lambda: self._patch(row, state))

@@ -62,6 +62,13 @@ class GroupCommit:
         if pending.error is not None:
             raise pending.error
 
+    def write_many(self, rows: list[dict[str, Any]]) -> None:
+        """Commit many rows as one batch (one INSERT), returning once they are committed."""
+        batch = [_Pending(row) for row in rows]
+        self._commit(batch)
+        if batch and batch[0].error is not None:
+            raise batch[0].error
+
     def close(self) -> None:
         self._queue.put(None)
         self._thread.join()

@@ -16,8 +16,7 @@ from datetime import datetime
 import duckdb
 
 from destinations.engagements.groupcommit import GroupCommit
-
-DELIVERED = ("created", "existing", "updated")
+from destinations.engagements.states import DELIVERED, DELIVERY_STATES_VIEW, STANDING
 
 DDL = """
 CREATE SCHEMA IF NOT EXISTS engagements;
@@ -31,32 +30,12 @@ CREATE TABLE IF NOT EXISTS engagements.deliveries (
     error VARCHAR, request_id VARCHAR, note VARCHAR, operation VARCHAR
 );
 ALTER TABLE engagements.deliveries ADD COLUMN IF NOT EXISTS operation VARCHAR;
--- The latest row per destination, target and record; `content_hash` is what that row is about
--- (an outcome carries its intent's hash) and `delivered_hash` what the server last accepted.
-CREATE OR REPLACE VIEW engagements.delivery_states AS
-WITH hashed AS (
-    SELECT *,
-           coalesce(content_hash, lag(content_hash) OVER (
-               PARTITION BY destination, target, external_id ORDER BY seq)) AS sent_hash,
-           row_number() OVER (
-               PARTITION BY destination, target, external_id ORDER BY seq DESC) AS rn
-    FROM engagements.deliveries
-), delivered AS (
-    SELECT destination, target, external_id, max_by(sent_hash, seq) AS delivered_hash
-    FROM hashed WHERE phase = 'outcome' AND state IN ('created', 'existing', 'updated')
-    GROUP BY ALL
-)
-SELECT h.destination, h.target, h.external_id, h.seq, h.recorded_at, h.run_id, h.pid, h.phase,
-       CASE WHEN h.phase = 'intent' THEN 'unknown' ELSE h.state END AS state,
-       h.sent_hash AS content_hash, d.delivered_hash, h.http_status, h.engagement_id,
-       h.error_code, h.error, h.request_id, h.note
-FROM hashed h LEFT JOIN delivered d USING (destination, target, external_id)
-WHERE h.rn = 1;
 """
 
 
 def ensure_ledger(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(DDL)
+    con.execute(DELIVERY_STATES_VIEW)
 
 
 @dataclass(frozen=True)
@@ -71,6 +50,7 @@ class LastIntent:
 @dataclass(frozen=True)
 class LedgerState:
     state: str  # pending when the ledger has nothing yet
+    standing: str = "pending"  # states.STANDING against the request's current content hash
     engagement_id: str | None = None
     last_intent: LastIntent | None = None
     delivered_hash: str | None = None  # content hash of the last delivered request
@@ -93,16 +73,18 @@ class Ledger:
         self.destination, self.target, self.run_id = destination, target, run_id
         ensure_ledger(con)
 
-    def states(self, external_ids: list[str]) -> dict[str, LedgerState]:
-        """Current state, last intent and history of each id (ids with no rows are absent)."""
+    def states(self, requests: dict[str, str]) -> dict[str, LedgerState]:
+        """State, standing, last intent and history of each external_id -> content hash given
+        (ids the ledger has no row for are absent: pending)."""
         with self._lock:
             rows = self._con.execute(
-                _STATE_SQL, [self.destination, self.target, external_ids]
+                _STATE_SQL,
+                [list(requests), list(requests.values()), self.destination, self.target],
             ).fetchall()
         out = {}
-        for ext, state, eng_id, c_hash, body, rw, at, op, delivered_hash, timeouts in rows:
+        for ext, state, standing, eng_id, c_hash, body, rw, at, op, delivered, timeouts in rows:
             intent = LastIntent(c_hash, body, rw, at, op or "create") if body is not None else None
-            out[ext] = LedgerState(state, eng_id, intent, delivered_hash, int(timeouts or 0))
+            out[ext] = LedgerState(state, standing, eng_id, intent, delivered, int(timeouts or 0))
         return out
 
     def intent(
@@ -153,6 +135,16 @@ class Ledger:
             content_hash=content_hash,
         )
 
+    def found(self, rows: list[tuple[str, str, str]], note: str) -> None:
+        """Record (external_id, engagement id, content hash) the destination already holds as
+        `existing`, in one write."""
+        self._writer.write_many(
+            [
+                self._row(ext, "outcome", "existing", engagement_id=eng, content_hash=h, note=note)
+                for ext, eng, h in rows
+            ]
+        )
+
     def adopted_ids(self) -> set[str]:
         """Engagement ids already tied to a record (so reconciliation never adopts one twice)."""
         with self._lock:
@@ -163,56 +155,40 @@ class Ledger:
             )
             return {r[0] for r in rows.fetchall()}
 
-    def close(self) -> None:
+    def stop_writer(self) -> None:
+        """Stop the writer thread; the connection stays open (its owner closes it)."""
         self._writer.close()
+
+    def close(self) -> None:
+        self.stop_writer()
         with self._lock:
             self._con.execute("CHECKPOINT")
             self._con.close()
 
     def _insert(self, external_id: str, phase: str, state: str | None, **values: object) -> None:
-        self._writer.write(
-            {
-                "run_id": self.run_id,
-                "pid": os.getpid(),
-                "destination": self.destination,
-                "target": self.target,
-                "external_id": external_id,
-                "phase": phase,
-                "state": state,
-                **values,
-            }
-        )
+        self._writer.write(self._row(external_id, phase, state, **values))
+
+    def _row(
+        self, external_id: str, phase: str, state: str | None, **values: object
+    ) -> dict[str, object]:
+        return {
+            "run_id": self.run_id,
+            "pid": os.getpid(),
+            "destination": self.destination,
+            "target": self.target,
+            "external_id": external_id,
+            "phase": phase,
+            "state": state,
+            **values,
+        }
 
 
-# The content hash an outcome row carries is that of its intent: set on outcomes from the
-# intent before it, so "delivered_hash" is the hash of what the server last accepted.
-_STATE_SQL = """
-WITH mine AS (
-    SELECT *, coalesce(content_hash, lag(content_hash) OVER w) AS sent_hash
-    FROM engagements.deliveries
-    WHERE destination = ? AND target = ? AND list_contains(?, external_id)
-    WINDOW w AS (PARTITION BY external_id ORDER BY seq)
-), last_row AS (
-    SELECT external_id, CASE WHEN phase = 'intent' THEN 'unknown' ELSE state END AS state,
-           row_number() OVER (PARTITION BY external_id ORDER BY seq DESC) AS rn
-    FROM mine
-), last_intent AS (
-    SELECT external_id, content_hash, request_body, run_workflows, recorded_at, operation,
-           row_number() OVER (PARTITION BY external_id ORDER BY seq DESC) AS rn
-    FROM mine WHERE phase = 'intent'
-), history AS (
-    SELECT external_id,
-           max_by(engagement_id, seq) FILTER (WHERE engagement_id IS NOT NULL) AS engagement_id,
-           max_by(sent_hash, seq) FILTER (WHERE phase = 'outcome'
-                                          AND state IN ('created', 'existing', 'updated'))
-               AS delivered_hash,
-           count(*) FILTER (WHERE error_code = 'media_download_timeout') AS media_timeouts
-    FROM mine GROUP BY external_id
-)
-SELECT l.external_id, l.state, h.engagement_id, i.content_hash, i.request_body,
-       i.run_workflows, i.recorded_at, i.operation, h.delivered_hash, h.media_timeouts
-FROM last_row l
-LEFT JOIN last_intent i ON i.external_id = l.external_id AND i.rn = 1
-LEFT JOIN history h ON h.external_id = l.external_id
-WHERE l.rn = 1
+# One definition: the delivery_states view and STANDING (states.py).
+_STATE_SQL = f"""
+SELECT r.external_id, s.state, {STANDING} AS standing, s.engagement_id, s.intent_hash,
+       s.intent_body, s.intent_run_workflows, s.intent_at, s.intent_operation, s.delivered_hash,
+       s.media_timeouts
+FROM (SELECT unnest(?) AS external_id, unnest(?) AS content_hash) r
+JOIN engagements.delivery_states s
+  ON s.destination = ? AND s.target = ? AND s.external_id = r.external_id
 """

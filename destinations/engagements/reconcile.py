@@ -14,8 +14,10 @@ import orjson
 
 from destinations.engagements.client import EngagementsClient
 from destinations.engagements.errors import TransientError
+from destinations.engagements.outcomes import classify
 
 _CALL_KEYS = ("toNumber", "fromNumber", "durationMilliseconds", "title")
+_NUMBER_KEYS = ("toNumber", "fromNumber")  # compared by their digits: HubSpot may reformat
 _MEETING_KEYS = ("title", "startTime", "endTime")
 MAX_PAGES = 50
 LOOKBACK_MS = 10 * 60 * 1000
@@ -28,7 +30,17 @@ def matches(sent: dict[str, Any], found: dict[str, Any]) -> bool:
         return False
     keys = _CALL_KEYS if mine.get("type") == "CALL" else _MEETING_KEYS
     meta_sent, meta_found = sent.get("metadata", {}), found.get("metadata", {})
-    return all(meta_sent.get(k) == meta_found.get(k) for k in keys if k in meta_sent)
+    return all(_same(k, meta_sent.get(k), meta_found.get(k)) for k in keys if k in meta_sent)
+
+
+def _same(key: str, mine: Any, theirs: Any) -> bool:
+    if key in _NUMBER_KEYS and isinstance(mine, str) and isinstance(theirs, str):
+        return _digits(mine) == _digits(theirs)
+    return bool(mine == theirs)
+
+
+def _digits(number: str) -> str:
+    return "".join(c for c in number if c.isdigit())
 
 
 def find_engagement(
@@ -61,6 +73,7 @@ def _pages(
     for _ in range(MAX_PAGES):
         response = client.get(path, {**params, cursor: offset})
         if response.status != 200:
+            classify("v1", response.status, response.headers, response.content)  # 401, quota
             raise TransientError(f"v1 look-up {path} answered HTTP {response.status}")
         page = response.json() or {}
         yield from page.get("results") or []

@@ -34,7 +34,7 @@ class SandboxApp(Starlette):
 
 def create_app(config: SandboxConfig) -> Starlette:
     """Build a sandbox app with its own store, rate limiters and faults (app.state.store/faults)."""
-    store = Store(config.store_path)
+    store = Store(config.store_path, config.portal_id)
     faults = FaultInjector(config)
     v1_limiter = HubSpotLimiter(config.v1_requests_per_10s, config.v1_daily_limit)
     v2_limiter = TokenBucket(config.v2_requests_per_second)

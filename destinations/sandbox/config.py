@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 
 _RATES = ("error_rate", "lost_response_rate", "read_timeout_rate", "media_timeout_rate")
@@ -27,7 +28,14 @@ class SandboxConfig:
     store_path: str | None = None
     """sqlite file that keeps engagements across restarts; None keeps them in memory."""
     portal_id: int = 62515
-    """HubSpot portal (Hub) id reported on every v1 engagement."""
+    """HubSpot portal (Hub) id of `token`; its v2 workspace has the same number."""
+    tenants: tuple[tuple[str, int], ...] = ()
+    """More (token, portal id) pairs behind the same base URL: each token is its own HubSpot
+    portal and AskElephant workspace, with its own engagements and rate limits."""
+    no_account_scope: tuple[str, ...] = ()
+    """Tokens whose app lacks the `oauth` scope: the account information API answers 403."""
+    account_info_versions: tuple[str, ...] = ("2026-03", "v3")
+    """Versions of /account-info/{version}/details served (others answer 404)."""
     allow_loopback_media: bool = False
     """Testing switch: accept media_url hosts on 127.0.0.0/8, ::1 and localhost (http too)."""
     recording_user: str = "AC-sandbox"
@@ -56,6 +64,16 @@ class SandboxConfig:
     """How many consecutive creates at the end of each storm_every get 429; nothing stored."""
     media_timeout_rate: float = 0.0
     """v2 only: fraction of valid creates answered 422 media_download_timeout; nothing stored."""
+
+    def portal_of(self, token: str | None) -> int | None:
+        """The portal (and workspace) a bearer token belongs to; None for an unknown token."""
+        if token is None:
+            return None
+        found = None
+        for known, portal in ((self.token, self.portal_id), *self.tenants):
+            if secrets.compare_digest(token.encode(), known.encode()):
+                found = portal
+        return found
 
     def __post_init__(self) -> None:
         for name in _RATES:

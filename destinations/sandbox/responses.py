@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://docs.askelephant.ai/errors/"
@@ -107,3 +107,37 @@ def bearer_token(authorization: str | None) -> str | None:
     if scheme.lower() != "bearer" or not token.strip():
         return None
     return token.strip()
+
+
+def account_details(portal: int) -> dict[str, Any]:
+    """HubSpot's account information API answer for a portal (fields per its reference page)."""
+    return {
+        "portalId": portal,
+        "accountType": "STANDARD",
+        "timeZone": "US/Eastern",
+        "companyCurrency": "USD",
+        "additionalCurrencies": [],
+        "utcOffset": "-05:00",
+        "utcOffsetMilliseconds": -18000000,
+        "uiDomain": "app.hubspot.com",
+        "dataHostingLocation": "na1",
+    }
+
+
+def missing_scopes(scopes: list[str]) -> Response:
+    """HubSpot's 403 when the app lacks a scope the endpoint needs."""
+    return JSONResponse(
+        {
+            "status": "error",
+            "message": "This app hasn't been granted all required scopes to make this call.",
+            "correlationId": secrets.token_hex(8),
+            "errors": [
+                {
+                    "message": "One or more of the following scopes are required.",
+                    "context": {"requiredGranularScopes": scopes},
+                }
+            ],
+            "category": "MISSING_SCOPES",
+        },
+        status_code=403,
+    )

@@ -30,8 +30,9 @@ CREATE TABLE IF NOT EXISTS v1_engagements (
 );
 CREATE TABLE IF NOT EXISTS v2_engagements (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    workspace INTEGER NOT NULL,
     id TEXT NOT NULL UNIQUE,
-    external_id TEXT NOT NULL UNIQUE,
+    external_id TEXT NOT NULL,
     type TEXT NOT NULL,
     title TEXT NOT NULL,
     source_system TEXT NOT NULL,
@@ -42,8 +43,18 @@ CREATE TABLE IF NOT EXISTS v2_engagements (
     participants TEXT NOT NULL,
     transcript_text TEXT,
     created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
+    updated_at TEXT NOT NULL,
+    UNIQUE (workspace, external_id)
 );
+"""
+# A store file written before workspaces existed: one workspace, the default portal's.
+_ADD_WORKSPACE = """
+ALTER TABLE v2_engagements RENAME TO v2_engagements_old;
+{create};
+INSERT INTO v2_engagements SELECT seq, {portal}, id, external_id, type, title, source_system,
+    media_url, run_workflows, start_at, is_private, participants, transcript_text, created_at,
+    updated_at FROM v2_engagements_old;
+DROP TABLE v2_engagements_old;
 """
 # HubSpot ids in the sandbox start at 1000 and are never reused, not even after reset().
 _SEED_V1_SEQUENCE = """
@@ -56,7 +67,7 @@ _V1_BOOL = ("active",)
 _V2_JSON = ("participants",)
 _V2_BOOL = ("run_workflows", "is_private")
 _V2_COLUMNS = (
-    "id, external_id, type, title, source_system, media_url, run_workflows, start_at, "
+    "workspace, id, external_id, type, title, source_system, media_url, run_workflows, start_at, "
     "is_private, participants, transcript_text, created_at, updated_at"
 )
 _ASSOCIATION_KEYS = {"CONTACT": "contactIds", "COMPANY": "companyIds", "DEAL": "dealIds"}
@@ -75,8 +86,9 @@ def _decode(row: sqlite3.Row, json_cols: tuple[str, ...], bool_cols: tuple[str, 
 class Store:
     """Thread-safe engagement storage; rows come back as dicts with JSON columns decoded."""
 
-    def __init__(self, path: str | None = None) -> None:
+    def __init__(self, path: str | None = None, default_portal: int = 62515) -> None:
         self.path = path
+        self.default_portal = default_portal
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
         self._watchers: list[Callable[[str], None]] = []
@@ -105,10 +117,18 @@ class Store:
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
                 conn.execute("PRAGMA busy_timeout=5000")
+            self._migrate(conn)
             conn.executescript(_SCHEMA)
             conn.execute(_SEED_V1_SEQUENCE)
             self._conn = conn
         return self._conn
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        columns = {r[1] for r in conn.execute("PRAGMA table_info(v2_engagements)")}
+        if columns and "workspace" not in columns:
+            create = _SCHEMA[_SCHEMA.index("CREATE TABLE IF NOT EXISTS v2_engagements") :]
+            create = create.strip().rstrip(";")
+            conn.executescript(_ADD_WORKSPACE.format(create=create, portal=self.default_portal))
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -177,36 +197,44 @@ class Store:
                 conn.execute(f"UPDATE v1_engagements SET {', '.join(sets)} WHERE id = :id", params)
             return self.get_v1(engagement_id)
 
-    def get_v1(self, engagement_id: int) -> dict[str, Any] | None:
-        """One v1 engagement by id, or None."""
+    def get_v1(self, engagement_id: int, portal: int | None = None) -> dict[str, Any] | None:
+        """One v1 engagement by id (in `portal` when given), or None."""
         rows = self._select_v1("WHERE id = ?", (engagement_id,))
+        rows = [r for r in rows if portal is None or r["portal_id"] == portal]
         return rows[0] if rows else None
 
-    def page_v1(self, after_id: int, limit: int) -> list[dict[str, Any]]:
-        """Up to limit engagements with an id above after_id, ordered by id."""
-        return self._select_v1("WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit))
+    def page_v1(self, portal: int, after_id: int, limit: int) -> list[dict[str, Any]]:
+        """Up to limit engagements of a portal with an id above after_id, ordered by id."""
+        return self._select_v1(
+            "WHERE portal_id = ? AND id > ? ORDER BY id LIMIT ?", (portal, after_id, limit)
+        )
 
     def page_v1_associated(
-        self, object_type: str, object_id: int, after_id: int, limit: int
+        self, portal: int, object_type: str, object_id: int, after_id: int, limit: int
     ) -> list[dict[str, Any]]:
         """Like page_v1, restricted to engagements associated with one CONTACT/COMPANY/DEAL."""
         path = f"$.{_ASSOCIATION_KEYS[object_type]}"
         return self._select_v1(
-            "WHERE id > ? AND EXISTS (SELECT 1 FROM json_each(associations, ?) WHERE value = ?)"
+            "WHERE portal_id = ? AND id > ?"
+            " AND EXISTS (SELECT 1 FROM json_each(associations, ?) WHERE value = ?)"
             " ORDER BY id LIMIT ?",
-            (after_id, path, object_id, limit),
+            (portal, after_id, path, object_id, limit),
         )
 
-    def recent_v1(self, since_ms: int, offset: int, count: int) -> tuple[list[dict], int]:
-        """Engagements updated at or after since_ms, newest first, and how many there are."""
+    def recent_v1(
+        self, portal: int, since_ms: int, offset: int, count: int
+    ) -> tuple[list[dict], int]:
+        """A portal's engagements updated at or after since_ms, newest first, and their count."""
         with self._lock:
             total = self._connect().execute(
-                "SELECT COUNT(*) FROM v1_engagements WHERE last_updated >= ?", (since_ms,)
+                "SELECT COUNT(*) FROM v1_engagements WHERE portal_id = ? AND last_updated >= ?",
+                (portal, since_ms),
             )
             n = int(total.fetchone()[0])
             rows = self._select_v1(
-                "WHERE last_updated >= ? ORDER BY last_updated DESC, id DESC LIMIT ? OFFSET ?",
-                (since_ms, count, offset),
+                "WHERE portal_id = ? AND last_updated >= ?"
+                " ORDER BY last_updated DESC, id DESC LIMIT ? OFFSET ?",
+                (portal, since_ms, count, offset),
             )
         return rows, n
 
@@ -215,14 +243,19 @@ class Store:
             cur = self._connect().execute(f"SELECT * FROM v1_engagements {where}", params)
             return [_decode(r, _V1_JSON, _V1_BOOL) for r in cur.fetchall()]
 
-    def v1_engagements(self) -> list[dict[str, Any]]:
-        """Every stored v1 engagement row, ordered by id (for tests and the admin route)."""
-        return self._select_v1("ORDER BY id", ())
+    def v1_engagements(self, portal: int | None = None) -> list[dict[str, Any]]:
+        """Every stored v1 engagement row (of one portal when given), ordered by id."""
+        if portal is None:
+            return self._select_v1("ORDER BY id", ())
+        return self._select_v1("WHERE portal_id = ? ORDER BY id", (portal,))
 
-    def count_v1(self) -> int:
-        """How many v1 engagements are stored."""
+    def count_v1(self, portal: int | None = None) -> int:
+        """How many v1 engagements are stored (in one portal when given)."""
+        return len(self.v1_engagements(portal)) if portal is not None else self._count("v1")
+
+    def _count(self, api: str) -> int:
         with self._lock:
-            cur = self._connect().execute("SELECT COUNT(*) FROM v1_engagements")
+            cur = self._connect().execute(f"SELECT COUNT(*) FROM {api}_engagements")
             return int(cur.fetchone()[0])
 
     # ---- AskElephant v2 ---------------------------------------------------------------------
@@ -241,27 +274,30 @@ class Store:
         with self._tx() as conn:
             cur = conn.execute(
                 f"INSERT INTO v2_engagements ({_V2_COLUMNS}) VALUES ({placeholders})"
-                " ON CONFLICT(external_id) DO NOTHING",
+                " ON CONFLICT(workspace, external_id) DO NOTHING",
                 values,
             )
             created = cur.rowcount == 1
-            stored = self._select_v2("WHERE external_id = ?", (row["external_id"],))[0]
+            stored = self._select_v2(
+                "WHERE workspace = ? AND external_id = ?", (row["workspace"], row["external_id"])
+            )[0]
         if created:
             self._created("v2")
         return stored, created
 
-    def get_v2(self, engagement_id: str) -> dict[str, Any] | None:
-        """One v2 engagement by id, or None."""
+    def get_v2(self, engagement_id: str, workspace: int | None = None) -> dict[str, Any] | None:
+        """One v2 engagement by id (in `workspace` when given), or None."""
         rows = self._select_v2("WHERE id = ?", (engagement_id,))
+        rows = [r for r in rows if workspace is None or r["workspace"] == workspace]
         return rows[0] if rows else None
 
-    def page_v2(self, after_seq: int, limit: int, updated_gte: str | None) -> list[dict[str, Any]]:
-        """Up to limit engagements in creation order after the sequence number after_seq.
-
-        Each row carries its `_seq` (a never-reused sequence number) for the next cursor.
-        """
-        where = "WHERE seq > ?"
-        params: list[Any] = [after_seq]
+    def page_v2(
+        self, workspace: int, after_seq: int, limit: int, updated_gte: str | None
+    ) -> list[dict[str, Any]]:
+        """Up to limit engagements of a workspace in creation order after the sequence number
+        after_seq. Each row carries its `_seq` (never reused) for the next cursor."""
+        where = "WHERE workspace = ? AND seq > ?"
+        params: list[Any] = [workspace, after_seq]
         if updated_gte is not None:
             where += " AND updated_at >= ?"
             params.append(updated_gte)
@@ -274,15 +310,14 @@ class Store:
             )
             return [_decode(r, _V2_JSON, _V2_BOOL) for r in cur.fetchall()]
 
-    def v2_engagements(self) -> list[dict[str, Any]]:
-        """Every stored v2 engagement row incl. external_id, in creation order."""
+    def v2_engagements(self, workspace: int | None = None) -> list[dict[str, Any]]:
+        """Every stored v2 engagement row incl. external_id (of one workspace when given), in
+        creation order."""
         rows = self._select_v2("ORDER BY seq", ())
         for row in rows:
             del row["_seq"]
-        return rows
+        return [r for r in rows if workspace is None or r["workspace"] == workspace]
 
-    def count_v2(self) -> int:
-        """How many v2 engagements are stored."""
-        with self._lock:
-            cur = self._connect().execute("SELECT COUNT(*) FROM v2_engagements")
-            return int(cur.fetchone()[0])
+    def count_v2(self, workspace: int | None = None) -> int:
+        """How many v2 engagements are stored (in one workspace when given)."""
+        return len(self.v2_engagements(workspace)) if workspace is not None else self._count("v2")

@@ -8,7 +8,6 @@ configured faults (faults.py): latency first, then storm 429s, 500s, lost and la
 from __future__ import annotations
 
 import json
-import secrets
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -20,7 +19,13 @@ from starlette.routing import Route
 from .config import SandboxConfig
 from .faults import Fault, FaultInjector
 from .ratelimit import POLICY_TEN_SECONDLY, HubSpotLimiter, V1Decision
-from .responses import bearer_token, hubspot_error, hubspot_rate_limited
+from .responses import (
+    account_details,
+    bearer_token,
+    hubspot_error,
+    hubspot_rate_limited,
+    missing_scopes,
+)
 from .store import Store
 from .v1_schema import (
     ASSOCIATION_KEYS,
@@ -124,6 +129,7 @@ class V1Api:
             ),
             Route(PREFIX + "/{engagement_id:int}", g(self.get_one), methods=["GET"]),
             Route(PREFIX + "/{engagement_id:int}", g(self.patch), methods=["PATCH"]),
+            Route("/account-info/{version}/details", g(self.account), methods=["GET"]),
         ]
 
     def _now_ms(self) -> int:
@@ -136,13 +142,15 @@ class V1Api:
             if create:
                 await self.faults.delay()
             token = bearer_token(request.headers.get("authorization"))
-            if token is None or not secrets.compare_digest(token, self.config.token):
+            portal = self.config.portal_of(token)
+            if token is None or portal is None:
                 return hubspot_error(
                     401,
                     "Authentication credentials not found or invalid; "
                     "send Authorization: Bearer <private app access token>",
                     "INVALID_AUTHENTICATION",
                 )
+            request.state.portal = portal
             decision = self.limiter.acquire(token)
             if decision.policy is not None:
                 return hubspot_rate_limited(decision.policy, decision.headers())
@@ -173,7 +181,7 @@ class V1Api:
         engagement = body["engagement"]
         associations = body.get("associations") or {}
         row = {
-            "portal_id": self.config.portal_id,
+            "portal_id": request.state.portal,
             "type": engagement["type"],
             "timestamp": engagement.get("timestamp", now),
             "owner_id": engagement.get("ownerId"),
@@ -189,7 +197,7 @@ class V1Api:
     async def get_one(self, request: Request) -> Response:
         """GET /engagements/v1/engagements/{id}."""
         engagement_id = request.path_params["engagement_id"]
-        row = self.store.get_v1(engagement_id)
+        row = self.store.get_v1(engagement_id, request.state.portal)
         if row is None:
             return _not_found(engagement_id)
         return JSONResponse(engagement_json(row))
@@ -198,7 +206,7 @@ class V1Api:
         """GET .../paged: all engagements by id; `offset` is the last id of the previous page."""
         limit = _int_param(request, "limit", 100, 1, 250)
         offset = _int_param(request, "offset", 0, 0, None)
-        return _page(self.store.page_v1(offset, limit + 1), limit, offset)
+        return _page(self.store.page_v1(request.state.portal, offset, limit + 1), limit, offset)
 
     async def associated(self, request: Request) -> Response:
         """GET .../associated/{CONTACT|COMPANY|DEAL}/{objectId}/paged."""
@@ -210,7 +218,7 @@ class V1Api:
         limit = _int_param(request, "limit", 100, 1, 100)
         offset = _int_param(request, "offset", 0, 0, None)
         rows = self.store.page_v1_associated(
-            object_type, request.path_params["object_id"], offset, limit + 1
+            request.state.portal, object_type, request.path_params["object_id"], offset, limit + 1
         )
         return _page(rows, limit, offset)
 
@@ -220,7 +228,7 @@ class V1Api:
         offset = _int_param(request, "offset", 0, 0, None)
         since = _int_param(request, "since", 0, 0, None)
         since = max(since, self._now_ms() - RECENT_WINDOW_MS)
-        rows, total = self.store.recent_v1(since, offset, count)
+        rows, total = self.store.recent_v1(request.state.portal, since, offset, count)
         next_offset = offset + len(rows)
         return JSONResponse(
             {
@@ -231,10 +239,19 @@ class V1Api:
             }
         )
 
+    async def account(self, request: Request) -> Response:
+        """GET /account-info/{2026-03|v3}/details: the portal of the token (scope `oauth`)."""
+        if request.path_params["version"] not in self.config.account_info_versions:
+            return hubspot_error(404, f"{request.url.path} is not served", "OBJECT_NOT_FOUND")
+        token = bearer_token(request.headers.get("authorization"))
+        if token in self.config.no_account_scope:
+            return missing_scopes(["oauth"])
+        return JSONResponse(account_details(request.state.portal))
+
     async def patch(self, request: Request) -> Response:
         """PATCH .../{id}: update timestamp/ownerId/active, merge metadata, bump lastUpdated."""
         engagement_id = request.path_params["engagement_id"]
-        row = self.store.get_v1(engagement_id)
+        row = self.store.get_v1(engagement_id, request.state.portal)
         if row is None:
             return _not_found(engagement_id)
         body = await _read_json(request)

@@ -145,13 +145,15 @@ class V2Api:
             request_id = new_request_id()
             request.state.request_id = request_id
             token = bearer_token(request.headers.get("authorization"))
-            if token is None or not secrets.compare_digest(token, self.config.token):
+            workspace = self.config.portal_of(token)
+            if token is None or workspace is None:
                 return problem(
                     401,
                     "Missing or invalid bearer token; send Authorization: Bearer <API key>",
                     request_id,
                     headers={"WWW-Authenticate": "Bearer"},
                 )
+            request.state.workspace = workspace
             retry_after = self.limiter.acquire(token)
             if retry_after is not None:
                 return problem(
@@ -188,6 +190,7 @@ class V2Api:
         now = self._clock()
         start_at = parse_datetime(body["start_at"]) if "start_at" in body else now
         row = {
+            "workspace": request.state.workspace,
             "id": f"eng_{secrets.token_hex(10)}",
             "external_id": body["external_id"],
             "type": body["type"],
@@ -208,7 +211,7 @@ class V2Api:
     async def get_one(self, request: Request) -> Response:
         """GET /v2/engagements/{id}."""
         engagement_id = request.path_params["engagement_id"]
-        row = self.store.get_v2(engagement_id)
+        row = self.store.get_v2(engagement_id, request.state.workspace)
         if row is None:
             raise _Problem(404, f"Engagement {engagement_id} does not exist in this workspace")
         return v2_json(engagement_json(row), 200, request.state.request_id)
@@ -219,7 +222,7 @@ class V2Api:
         limit = _limit(params.get("limit"))
         after = _decode_cursor(params["cursor"]) if params.get("cursor") else 0
         updated_gte = _updated_gte(params.get(UPDATED_GTE))
-        rows = self.store.page_v2(after, limit + 1, updated_gte)
+        rows = self.store.page_v2(request.state.workspace, after, limit + 1, updated_gte)
         has_more = len(rows) > limit
         rows = rows[:limit]
         body = {

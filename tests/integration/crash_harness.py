@@ -2,8 +2,8 @@
 
 A subprocess runs `engagement-sync push` against a sandbox that lives in the calling process
 (so it outlives the kills); it is SIGKILLed at a seeded random create (an event the sandbox
-reports, never a delay), then run again, until a run completes with nothing pending. The sandbox's store then says whether each staged request
-became exactly one engagement.
+reports, never a delay), then run again, until a run completes with nothing pending. The
+sandbox's store then says whether each staged request became exactly one engagement.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ def push_env(sandbox: SandboxServer, target: str, concurrency: int = 8) -> dict[
         {
             prefix + "BASE_URL": base,
             prefix + "API_TOKEN": sandbox.config.token,
-            prefix + "DESTINATION_ID": f"sandbox-crash:{base}",
             prefix + "REQUESTS_PER_10S": "20000",
             prefix + "REQUESTS_PER_SECOND": "2000",
             prefix + "MAX_CONCURRENCY": str(concurrency),

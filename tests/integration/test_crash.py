@@ -2,9 +2,10 @@
 
 A subprocess pushes ~2,000 staged records to the sandbox (in this process, so it outlives the
 kills). It is killed at a seeded random create (inside the sandbox, before that create is
-answered, while other sends and ledger writes are in flight), and run again until a run completes. Then the sandbox must hold exactly one engagement per staged
-request: no duplicates (v1 has no idempotency key: reconciliation must find what was sent),
-none missing. bench/reliability.py runs the same at scale, with faults on.
+answered, while other sends and ledger writes are in flight), and run again until a run
+completes. Then the sandbox must hold exactly one engagement per staged request: no duplicates
+(v1 has no idempotency key: reconciliation must find what was sent), none missing.
+bench/reliability.py runs the same at scale, with faults on.
 """
 
 from __future__ import annotations

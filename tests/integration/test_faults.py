@@ -111,6 +111,8 @@ def test_auth_failure_inside_the_sink_latches_and_marks_nothing(
     """A token revoked mid-run: one request meets the 401, dlt's retries send nothing more."""
     stage(staging, [sample_job])
     monkeypatch.setattr(push_module, "check_access", lambda settings: None)
+    # the revocation lands after the destination was named and looked up: inside the sink
+    monkeypatch.setattr(push_module, "name_destination", lambda staging, s, *a, **k: (s, None))
     settings = destination(sandbox, "v1", token="revoked")
     pending_before = count_pending(staging, "v1", settings.destination_id)
     with pytest.raises(AuthError):
