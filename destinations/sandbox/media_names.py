@@ -10,6 +10,7 @@ agreement tests compare two implementations of one rule set. Pure code.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import re
 import unicodedata
@@ -104,8 +105,6 @@ def _spelled(host: str, wildcard: bool) -> list[IPAddress]:
                 elif re.fullmatch("[0-9]{7,10}", piece) and int(piece) < 1 << 32:
                     found.append(ipaddress.IPv4Address(int(piece)))
             if "--" in label:
-                try:
+                with contextlib.suppress(ValueError):
                     found.append(ipaddress.IPv6Address(label.replace("-", ":")))
-                except ValueError:
-                    pass
     return found

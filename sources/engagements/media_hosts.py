@@ -11,6 +11,7 @@ caught only with `validate_dns` (README "media_url rules"). Pure: no DNS, no soc
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import re
 import socket
@@ -76,7 +77,7 @@ def embedded_ipv4(address: IPAddress) -> list[ipaddress.IPv4Address]:
     if address.teredo:
         found.extend(address.teredo)
     low = ipaddress.IPv4Address(value & 0xFFFFFFFF)
-    if address in _NAT64 or value >> 32 in (0, 0xFFFF0000) and value > 1:
+    if address in _NAT64 or (value >> 32 in (0, 0xFFFF0000) and value > 1):
         found.append(low)  # NAT64, IPv4-compatible ::a.b.c.d, IPv4-translated ::ffff:0:a.b.c.d
     if (value >> 32) & 0xFDFFFFFF == 0x5EFE:
         found.append(low)  # ISATAP interface id ::0:5efe:a.b.c.d / ::200:5efe:a.b.c.d
@@ -136,10 +137,8 @@ def _spelled_addresses(host: str, wildcard: bool) -> list[IPAddress]:
         return found
     for label in host.split("."):
         if "--" in label:
-            try:
+            with contextlib.suppress(ValueError):
                 found.append(ipaddress.IPv6Address(label.replace("-", ":")))
-            except ValueError:
-                pass
         for part in label.split("-"):
             if _HEX_IPV4.match(part):
                 found.append(ipaddress.IPv4Address(int(part, 16)))

@@ -142,7 +142,8 @@ def _check_host(written: str, sent: str, resolve: Resolver | None) -> MediaUrlPr
     for resolved in resolve(host) if resolve is not None else ():
         problem = _check_address(ipaddress.ip_address(resolved), resolved)
         if problem:
-            return MediaUrlProblem(problem.code, f"{host} resolves to {resolved}: {problem.message}")
+            message = f"{host} resolves to {resolved}: {problem.message}"
+            return MediaUrlProblem(problem.code, message)
     return None
 
 

@@ -12,7 +12,6 @@ import socket
 from collections.abc import Iterable
 
 import pytest
-
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -21,7 +20,14 @@ from sources.engagements.media_url import canonical_url, check_media_url
 from sources.engagements.reasons import REASONS
 from sources.engagements.settings import BuildSettings
 from sources.engagements.vectorised import SAFE_URL
-from tests.unit.ssrf_vectors import PRIVATE, HIDDEN_HOSTS, HOST_VECTORS, INVISIBLE, LEGITIMATE, VECTORS
+from tests.unit.ssrf_vectors import (
+    HIDDEN_HOSTS,
+    HOST_VECTORS,
+    INVISIBLE,
+    LEGITIMATE,
+    PRIVATE,
+    VECTORS,
+)
 
 SYNTAX = [
     ("https://good.com@127.0.0.1/", "media_url_userinfo"),
