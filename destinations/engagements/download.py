@@ -23,6 +23,7 @@ from sources.engagements.media_url import Resolver, canonical_url, check_media_u
 from sources.engagements.relay import host_allowed, same_origin
 
 MAX_REDIRECTS = 5
+_LOCATION = "x-engagement-sync-location"  # where _hide_location keeps a response's Location
 _TRANSIENT = {408, 425, 429}
 
 
@@ -34,14 +35,29 @@ class DownloadPolicy:
     allow_loopback: bool = False  # testing switch
 
 
-def http_client(timeout: float = 60.0) -> httpx.Client:
-    """The relay's own client: no environment proxies or netrc, no automatic redirects."""
+def http_client(
+    timeout: float = 60.0, transport: httpx.BaseTransport | None = None
+) -> httpx.Client:
+    """The relay's own client: no environment proxies or netrc, no automatic redirects, and
+    httpx never parses a Location itself (see _hide_location)."""
     return httpx.Client(
         timeout=httpx.Timeout(timeout, connect=10.0),
         trust_env=False,
         follow_redirects=False,
         headers={"User-Agent": "engagement-sync-relay/0.1"},
+        event_hooks={"response": [_hide_location]},
+        transport=transport,
     )
+
+
+def _hide_location(response: httpx.Response) -> None:
+    """Move Location out of httpx's sight: even without following, httpx builds the next
+    request and raises a protocol error on a Location it cannot parse (`0177.0.0.1`, invisible
+    characters), which would read as a transient failure, retried forever. The relay parses,
+    canonicalises and checks every Location itself."""
+    location = response.headers.pop("location", None)
+    if location is not None:
+        response.headers[_LOCATION] = location
 
 
 @contextmanager
@@ -60,9 +76,9 @@ def open_recording(
         response = _send(client, current, sent)
         try:
             _check_peer(response, current, policy)
-            location = response.headers.get("location")
-            if response.is_redirect and location:
-                current = urljoin(current, location)
+            location = response.headers.get(_LOCATION) or response.headers.get("location")
+            if httpx.codes.is_redirect(response.status_code) and location:
+                current = _join(current, location)
                 continue
             _check_status(response.status_code, _host(current), policy)
             yield response
@@ -96,6 +112,18 @@ def check_hop(url: str, policy: DownloadPolicy, redirected: bool = False) -> str
             f"({', '.join(policy.hosts) or 'empty'}); add the host to the job's relay_hosts",
         )
     return sent
+
+
+def _join(base: str, location: str) -> str:
+    """Where a redirect leads; a Location that is no URL is refused like a bad recording link."""
+    try:
+        return urljoin(base, location)
+    except ValueError:
+        raise RelayRejectError(
+            "media_url_invalid",
+            f"relay: {_host(base)} redirects to a Location that is not a valid URL; "
+            "fix the recording link",
+        ) from None
 
 
 def _send(client: httpx.Client, url: str, headers: dict[str, str]) -> httpx.Response:
