@@ -12,7 +12,7 @@ import socket
 from collections.abc import Iterable
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sources.engagements.builders import BuiltRequest, build_v2_request
@@ -163,6 +163,7 @@ HOSTS = st.lists(HOST_PIECES, min_size=1, max_size=5).map(".".join) | st.text(ma
 PATHS = st.text(max_size=12).map(lambda t: "/" + t.replace("#", ""))
 
 
+@settings(deadline=None)  # never decided by machine speed
 @given(HOSTS, st.sampled_from(["", ":443", ":8443", ":"]), PATHS)
 def test_what_is_accepted_is_staged_canonical_and_passes_again(
     host: str, port: str, path: str
@@ -178,6 +179,7 @@ def test_what_is_accepted_is_staged_canonical_and_passes_again(
     assert isinstance(built, BuiltRequest) and built.body["media_url"] == sent
 
 
+@settings(deadline=None)
 @given(st.from_regex(SAFE_URL, fullmatch=True))
 def test_urls_the_sql_path_stages_as_they_are_are_canonical(url: str) -> None:
     """vectorised.py stages SAFE_URL matches unchanged and checks only their host: that is
