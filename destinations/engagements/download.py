@@ -19,10 +19,11 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from destinations.engagements.errors import RelayRejectError, TransientError
-from sources.engagements.media_url import Resolver, check_media_url
+from sources.engagements.media_url import Resolver, canonical_url, check_media_url
 from sources.engagements.relay import host_allowed, same_origin
 
 MAX_REDIRECTS = 5
+_LOCATION = "x-engagement-sync-location"  # where _hide_location keeps a response's Location
 _TRANSIENT = {408, 425, 429}
 
 
@@ -34,14 +35,29 @@ class DownloadPolicy:
     allow_loopback: bool = False  # testing switch
 
 
-def http_client(timeout: float = 60.0) -> httpx.Client:
-    """The relay's own client: no environment proxies or netrc, no automatic redirects."""
+def http_client(
+    timeout: float = 60.0, transport: httpx.BaseTransport | None = None
+) -> httpx.Client:
+    """The relay's own client: no environment proxies or netrc, no automatic redirects, and
+    httpx never parses a Location itself (see _hide_location)."""
     return httpx.Client(
         timeout=httpx.Timeout(timeout, connect=10.0),
         trust_env=False,
         follow_redirects=False,
         headers={"User-Agent": "engagement-sync-relay/0.1"},
+        event_hooks={"response": [_hide_location]},
+        transport=transport,
     )
+
+
+def _hide_location(response: httpx.Response) -> None:
+    """Move Location out of httpx's sight: even without following, httpx builds the next
+    request and raises a protocol error on a Location it cannot parse (`0177.0.0.1`, invisible
+    characters), which would read as a transient failure, retried forever. The relay parses,
+    canonicalises and checks every Location itself."""
+    location = response.headers.pop("location", None)
+    if location is not None:
+        response.headers[_LOCATION] = location
 
 
 @contextmanager
@@ -50,16 +66,19 @@ def open_recording(
 ) -> Iterator[httpx.Response]:
     """The recording's 2xx response, streaming (the body is not read yet). RelayRejectError
     for what no retry fixes, TransientError for what a later attempt may."""
-    current = url
-    for _ in range(MAX_REDIRECTS + 1):
-        check_hop(current, policy, redirected=current != url)
-        sent = dict(headers) if same_origin(url, current) else {}
+    current = origin = url
+    for hop in range(MAX_REDIRECTS + 1):
+        # Every hop is requested in the canonical form its check passed (issue 12).
+        current = check_hop(current, policy, redirected=hop > 0)
+        if hop == 0:
+            origin = current
+        sent = dict(headers) if same_origin(origin, current) else {}
         response = _send(client, current, sent)
         try:
             _check_peer(response, current, policy)
-            location = response.headers.get("location")
-            if response.is_redirect and location:
-                current = urljoin(current, location)
+            location = response.headers.get(_LOCATION) or response.headers.get("location")
+            if httpx.codes.is_redirect(response.status_code) and location:
+                current = _join(current, location)
                 continue
             _check_status(response.status_code, _host(current), policy)
             yield response
@@ -73,22 +92,38 @@ def open_recording(
     )
 
 
-def check_hop(url: str, policy: DownloadPolicy, redirected: bool = False) -> None:
-    """The media_url rules (https, public address) and the allow-list, for one URL."""
+def check_hop(url: str, policy: DownloadPolicy, redirected: bool = False) -> str:
+    """The media_url rules (https, public address) and the allow-list, for one URL; returns
+    the URL to request: its canonical form, the one the rules were checked on."""
     what = "a redirect to" if redirected else "the recording at"
     problem = check_media_url(url, policy.resolve, policy.allow_loopback)
-    if problem is not None:
+    sent = canonical_url(url) if problem is None else None
+    if problem is not None or sent is None:
+        message = problem.message if problem else "not a URL"
         raise RelayRejectError(
-            problem.code,
-            f"relay: {what} {_host(url)}: {problem.message}; the relay downloads only from "
+            problem.code if problem else "media_url_invalid",
+            f"relay: {what} {_host(url)}: {message}; the relay downloads only from "
             "public https hosts (fix the recording link)",
         )
-    if not host_allowed(_host(url), policy.hosts):
+    if not host_allowed(_host(sent), policy.hosts):
         raise RelayRejectError(
             "relay_host_not_allowed",
             f"relay: {what} {_host(url)} is outside the relay's allow-list "
             f"({', '.join(policy.hosts) or 'empty'}); add the host to the job's relay_hosts",
         )
+    return sent
+
+
+def _join(base: str, location: str) -> str:
+    """Where a redirect leads; a Location that is no URL is refused like a bad recording link."""
+    try:
+        return urljoin(base, location)
+    except ValueError:
+        raise RelayRejectError(
+            "media_url_invalid",
+            f"relay: {_host(base)} redirects to a Location that is not a valid URL; "
+            "fix the recording link",
+        ) from None
 
 
 def _send(client: httpx.Client, url: str, headers: dict[str, str]) -> httpx.Response:
@@ -134,7 +169,9 @@ def _check_status(status: int, host: str, policy: DownloadPolicy) -> None:
 
 
 def _host(url: str) -> str:
+    """The URL's host for messages, invisible characters shown escaped."""
     try:
-        return (urlsplit(url).hostname or "?").lower()
+        host = (urlsplit(url).hostname or "?").lower()
     except ValueError:
         return "?"
+    return host.encode("ascii", "backslashreplace").decode()

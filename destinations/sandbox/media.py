@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
+from .media_names import bad_punycode, fetched_host, internal_rule, invisible_characters
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str], Iterable[str]]
 
@@ -23,9 +25,6 @@ NON_MEDIA_EXTENSIONS = (
     ".html", ".htm", ".json", ".txt", ".pdf", ".xml", ".csv", ".zip", ".png", ".jpg", ".jpeg",
     ".gif",
 )  # fmt: skip
-_BLOCKED_NAME_SUFFIXES = (".localhost", ".local", ".internal")
-# Public DNS names built to resolve to whatever address they spell (or to 127.0.0.1).
-_WILDCARD_DNS_SUFFIXES = (".nip.io", ".sslip.io", ".xip.io", ".localtest.me")
 _DENY_NETWORKS = tuple(
     ipaddress.ip_network(n)
     for n in (
@@ -38,8 +37,10 @@ _DENY_NETWORKS = tuple(
 )  # fmt: skip
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 _IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+_IPV4_TRANSLATED = ipaddress.IPv6Network("::ffff:0:0:0/96")
 _NUMERIC_LABEL = re.compile(r"0x[0-9a-f]*|[0-9]+")
 _HOST_CHARS = re.compile(r"[^\s/\\@%?#\[\]\x00-\x1f\x7f]+")
+_LDH = re.compile(r"[a-z0-9_-]+(\.[a-z0-9_-]+)*")  # what a fetcher puts in a DNS query
 _IDEOGRAPHIC_DOTS = ("\u3002", "\uff0e", "\uff61")
 
 
@@ -109,17 +110,30 @@ def _check_host(
             ipv6 = ipaddress.IPv6Address(unquote(raw).split("%")[0])
         except ValueError:
             return _invalid(f"has an invalid IPv6 host [{raw}]")
-        return _check_ip(ipv6, raw, allow_loopback)
-    host = normalise_host(raw)
-    if not host or not _HOST_CHARS.fullmatch(host):
+        problem = _check_ip(ipv6, raw, allow_loopback)
+        return problem or (_invalid(f"has an IPv6 zone id [{raw}]") if "%" in raw else None)
+    written = normalise_host(raw)
+    try:
+        host = fetched_host(written)
+    except UnicodeError:
+        return _invalid(f"has a host that is no valid international name {raw!r}")
+    if not host or not _HOST_CHARS.fullmatch(host) or not _LDH.fullmatch(host):
         return _invalid(f"has an invalid host {raw!r}")
     try:
         ipv4 = parse_lenient_ipv4(host)
     except ValueError:
         return _invalid(f"host {raw!r} looks like an IPv4 address but is not a valid one")
-    if ipv4 is not None:
-        return _check_ip(ipv4, raw, allow_loopback)
-    return _check_name(host, allow_loopback, resolve)
+    problem = (
+        _check_ip(ipv4, host, allow_loopback)
+        if ipv4 is not None
+        else _check_name(host, allow_loopback, resolve)
+    )
+    if problem is None and ("%" in raw or invisible_characters(written) or bad_punycode(host)):
+        return _invalid(
+            f"has a disguised host {raw!r} (percent-encoding, invisible characters or bad "
+            "punycode); send the plain host name"
+        )
+    return problem
 
 
 def normalise_host(raw: str) -> str:
@@ -160,10 +174,9 @@ def _parse_ipv4_part(label: str) -> int:
 def _check_name(host: str, allow_loopback: bool, resolve: Resolver | None) -> MediaRejection | None:
     if host == "localhost" or host.endswith(".localhost"):
         return None if allow_loopback else _private(host, "localhost")
-    if host.endswith(_BLOCKED_NAME_SUFFIXES):
-        return _private(host, "internal DNS name")
-    if host.endswith(_WILDCARD_DNS_SUFFIXES) or host == "localtest.me":
-        return _private(host, "wildcard DNS name that can point at any address")
+    rule = internal_rule(host, lambda ip: _check_ip(ip, host, allow_loopback) is not None)
+    if rule is not None:
+        return _private(host, rule)
     for address in resolve(host) if resolve else ():
         problem = _check_ip(ipaddress.ip_address(address), host, allow_loopback)
         if problem is not None:
@@ -176,8 +189,11 @@ def embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
     found = [a for a in (ip.ipv4_mapped, ip.sixtofour) if a is not None]
     if ip.teredo is not None:
         found.extend(ip.teredo)
-    if ip in _NAT64 or (ip in _IPV4_COMPATIBLE and int(ip) > 1):
-        found.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    low = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if ip in _NAT64 or ip in _IPV4_TRANSLATED or (ip in _IPV4_COMPATIBLE and int(ip) > 1):
+        found.append(low)
+    if (int(ip) >> 32) & 0xFFFFFFFF in (0x5EFE, 0x02005EFE):  # ISATAP interface id
+        found.append(low)
     return found
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from sources.engagements import titles
 from sources.engagements.media_access import classify as classify_access
-from sources.engagements.media_url import as_uri, check_media_url
+from sources.engagements.media_url import canonical_url, check_media_url
 from sources.engagements.model import CanonicalRecord
 from sources.engagements.settings import BuildSettings
 from sources.engagements.wire import content_hash
@@ -186,18 +186,14 @@ def build_v2_request(record: CanonicalRecord, settings: BuildSettings) -> BuiltR
             "recording_url",
             "the record has no recording; v2 creates engagements from media",
         )
+    # Checked, classified and sent in one form: the canonical one (issue 12).
     if problem := check_media_url(media_url, settings.resolve, settings.allow_loopback_media):
         return Rejection("v2", problem.code, "recording_url", problem.message)
+    media_url = canonical_url(media_url)
+    if media_url is None:  # unreachable: check_media_url refuses such URLs
+        return Rejection("v2", "media_url_invalid", "recording_url", "media_url is not a URI")
     if refused := _access_problem(media_url, settings):
         return refused
-    media_url = as_uri(media_url)
-    if media_url is None:
-        return Rejection(
-            "v2",
-            "media_url_invalid",
-            "recording_url",
-            "the recording URL's host is not a valid international domain name",
-        )
     warnings: list[str] = []
     body: dict[str, Any] = {
         "type": "CALL" if record["kind"] == "call" else "MEETING",

@@ -1,43 +1,37 @@
 """Client-side check of a v2 `media_url`, mirroring the API's rules and a stricter policy of ours.
 
 The API fetches media_url itself and refuses http, private/internal addresses and non-media
-content (seed 004). This check rejects such records before sending, naming the rule. Where we are
-stricter than the seed (userinfo, CGNAT, multicast, names that resolve privately by convention)
-the message says "policy". Pure: no DNS unless a resolver is passed in.
+content (seed 004). This check rejects such records before sending, naming the rule. It checks
+the URL in the form that is sent: `canonical_url` (the function the builders stage with) first,
+then the rules on its host, and it refuses a host whose spelling changes under canonicalisation
+(invisible characters IDNA deletes, percent-encoding, a label that splits, bad punycode). Where
+we are stricter than the seed (userinfo, CGNAT, multicast, internal names, disguised hosts) the
+reason is labelled policy. Pure: no DNS unless a resolver is passed in.
 """
 
 from __future__ import annotations
 
+import encodings.idna
 import ipaddress
 import re
-import socket
-import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from sources.engagements.media_hosts import (
+    IPAddress,
+    embedded_ipv4,
+    internal_name,
+    is_public,
+    numeric_tail,
+    parse_ip,
+)
 
 Resolver = Callable[[str], Iterable[str]]
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 _UNSAFE = re.compile(r"[\s\x00-\x1f\x7f\\]")  # whitespace, control characters, backslash
-_DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
-_NUMERIC_HOST = re.compile(r"^[0-9a-fx.]+$", re.IGNORECASE)
-_EMBEDDED_IPV4 = re.compile(r"(?:^|[.-])((?:\d{1,3}[.-]){3}\d{1,3})(?:[.-]|$)")
-_DENIED_NAMES = ("localhost", "localtest.me")
-_DENIED_SUFFIXES = (".localhost", ".local", ".internal", ".localtest.me", ".svc.cluster.local")
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
-_EXTRA_DENIED = tuple(
-    ipaddress.ip_network(n)
-    for n in (
-        "100.64.0.0/10",
-        "192.0.0.0/24",
-        "198.18.0.0/15",
-        "224.0.0.0/4",
-        "240.0.0.0/4",
-        "fec0::/10",
-        "ff00::/8",
-    )
-)
+_SENT_HOST = re.compile(r"^(?:[a-z0-9_-]+\.)*[a-z0-9_-]+\.?$", re.IGNORECASE)  # LDH labels
+__all__ = ["IPAddress", "MediaUrlProblem", "Resolver", "canonical_url", "check_media_url"]
 
 
 @dataclass(frozen=True)
@@ -49,22 +43,31 @@ class MediaUrlProblem:
 def check_media_url(
     url: str, resolve: Resolver | None = None, allow_loopback: bool = False
 ) -> MediaUrlProblem | None:
-    """None when `url` may be sent as media_url, else the first rule it breaks.
+    """None when `url` may be sent as media_url (as `canonical_url(url)`), else the first rule
+    it breaks. Every verdict depends on the scheme and host alone, never on the path.
 
     `allow_loopback` is a testing switch (`[engagement_sync] allow_loopback_media`): http or
     https URLs on 127.0.0.0/8, ::1 or localhost pass, so tests can serve media on 127.0.0.1.
     """
     if allow_loopback and is_loopback_url(url):
         return None
+    if problem := _syntax(url):
+        return problem
+    sent = canonical_url(url)
+    if sent is None:
+        return _invalid("the recording URL's host is not a valid international domain name")
+    written = _host_of(urlsplit(url).netloc)
+    return _check_host(written, _host_of(urlsplit(sent).netloc), resolve)
+
+
+def _syntax(url: str) -> MediaUrlProblem | None:
     if _UNSAFE.search(url):
-        return MediaUrlProblem(
-            "media_url_invalid", "media_url contains spaces, control characters or a backslash"
-        )
+        return _invalid("media_url contains spaces, control characters or a backslash")
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError:
-        return MediaUrlProblem("media_url_invalid", "media_url is not a valid URL")
+        return _invalid("media_url is not a valid URL")
     if parts.scheme.lower() != "https":
         return MediaUrlProblem(
             "media_url_not_https", f"media_url must use https, not {parts.scheme or 'no scheme'}"
@@ -73,14 +76,13 @@ def check_media_url(
         return MediaUrlProblem(
             "media_url_userinfo", "media_url carries credentials (policy: never in a URL)"
         )
-    host = normalise_host(_host_of(parts.netloc))
-    if not host:
-        return MediaUrlProblem("media_url_invalid", "media_url has no host")
-    return _check_host(host, resolve)
+    if not _host_of(parts.netloc).strip("."):
+        return _invalid("media_url has no host")
+    return None
 
 
 def is_loopback_url(url: str) -> bool:
-    """An http(s) URL without userinfo whose host is 127.0.0.0/8, ::1 or localhost."""
+    """An http(s) URL without userinfo whose host, as sent, is 127.0.0.0/8, ::1 or localhost."""
     if _UNSAFE.search(url):
         return False
     try:
@@ -90,11 +92,14 @@ def is_loopback_url(url: str) -> bool:
         return False
     if parts.scheme.lower() not in ("http", "https") or "@" in parts.netloc:
         return False
-    host = normalise_host(_host_of(parts.netloc))
+    sent = canonical_url(url)
+    host = _host_of(urlsplit(sent).netloc).lower().rstrip(".") if sent else ""
+    if "%" in host or not (host.startswith("[") or _SENT_HOST.match(host)):
+        return False
     address = parse_ip(host)
     if address is None:
         return host == "localhost"
-    return _unwrap(address).is_loopback
+    return address.is_loopback or any(a.is_loopback for a in embedded_ipv4(address))
 
 
 def _host_of(netloc: str) -> str:
@@ -105,80 +110,97 @@ def _host_of(netloc: str) -> str:
     return host if colon and (port.isdigit() or port == "") else netloc
 
 
-def normalise_host(netloc_host: str) -> str:
-    """The host as a lenient fetcher sees it: %-decoded, NFKC, ideographic dots, no final dot."""
-    host = unquote(netloc_host)
-    host = unicodedata.normalize("NFKC", host).translate(_DOTS).lower()
-    if host.startswith("["):
-        return host
-    return host.rstrip(".")
-
-
-def _check_host(host: str, resolve: Resolver | None) -> MediaUrlProblem | None:
+def _check_host(written: str, sent: str, resolve: Resolver | None) -> MediaUrlProblem | None:
+    """The rules on the host as sent; `written` is the host as the record spells it."""
+    if sent.startswith("["):
+        address = parse_ip(sent.lower())
+        if address is None:
+            return _invalid(f"media_url host {sent} is not a valid IPv6 address")
+        return _check_address(address, sent.lower())
+    if "%" in written:
+        return _disguised(written, "percent-encoding (%xx) in the host")
+    if sent != _idna(written):
+        return _disguised(written, f"the host becomes {sent!r} when encoded (IDNA)")
+    if not _SENT_HOST.match(sent):
+        return _invalid(f"media_url host {_ascii(written)} is not a host name")
+    host = sent.lower().rstrip(".")
     address = parse_ip(host)
     if address is not None:
-        return _check_address(address)
-    if host in _DENIED_NAMES or host.endswith(_DENIED_SUFFIXES):
+        shown = host if written.isascii() else f"{host} (written {_ascii(written)})"
+        return _check_address(address, shown)
+    if why := internal_name(host):
         return MediaUrlProblem(
-            "media_url_private_host", f"media_url host {host} is internal by name (policy)"
+            "media_url_internal_name",
+            f"media_url host {host} is internal without any DNS look-up: {why} (policy)",
         )
-    embedded = _EMBEDDED_IPV4.search(host)
-    if embedded:
-        inner = parse_ip(embedded.group(1).replace("-", "."))
-        if inner is not None and _check_address(inner):
-            return MediaUrlProblem(
-                "media_url_private_host",
-                f"media_url host {host} embeds a "
-                "private address (policy: wildcard DNS such as nip.io)",
-            )
-    if resolve is not None:
-        for resolved in resolve(host):
-            problem = _check_address(ipaddress.ip_address(resolved))
-            if problem:
-                return MediaUrlProblem(
-                    problem.code, f"{host} resolves to {resolved}: " + problem.message
-                )
+    if hidden := _deleted_characters(written):
+        return _disguised(written, f"invisible characters IDNA deletes ({hidden})")
+    if bad := _bad_punycode(host):
+        return _disguised(written, f"the label {bad} is not valid punycode")
+    if numeric_tail(host):
+        return _invalid(f"media_url host {host} ends in a number but is no IPv4 address")
+    for resolved in resolve(host) if resolve is not None else ():
+        problem = _check_address(ipaddress.ip_address(resolved), resolved)
+        if problem:
+            message = f"{host} resolves to {resolved}: {problem.message}"
+            return MediaUrlProblem(problem.code, message)
     return None
 
 
-def parse_ip(host: str) -> IPAddress | None:
-    """An IP address in any spelling a fetcher accepts (127.1, 0x7f000001, 0177.0.0.1, [::1])."""
-    if host.startswith("[") and host.endswith("]"):
-        literal = host[1:-1].split("%", 1)[0]
-        try:
-            return ipaddress.IPv6Address(literal)
-        except ValueError:
-            return None
-    if not _NUMERIC_HOST.match(host) or not any(ch.isdigit() for ch in host):
-        return None
+def _check_address(address: IPAddress, shown: str) -> MediaUrlProblem | None:
+    if not is_public(address):
+        return MediaUrlProblem(
+            "media_url_private_host", f"media_url host {shown} is not a public address"
+        )
+    if "%" in shown:
+        return _disguised(shown, "an IPv6 zone id, which means nothing off this machine")
+    return None
+
+
+def _invalid(message: str) -> MediaUrlProblem:
+    return MediaUrlProblem("media_url_invalid", message)
+
+
+def _disguised(written: str, what: str) -> MediaUrlProblem:
+    return MediaUrlProblem(
+        "media_url_disguised_host",
+        f"media_url host {_ascii(written)} is spelled to hide where it leads: {what} (policy)",
+    )
+
+
+def _ascii(text: str) -> str:
+    """`text` with non-ASCII characters escaped, so invisible ones show in a message."""
+    return text.encode("ascii", "backslashreplace").decode()
+
+
+def _idna(host: str) -> str:
+    """The host as canonical_url encodes it (unchanged when ASCII)."""
+    return host if host.isascii() else host.encode("idna").decode("ascii")
+
+
+def _deleted_characters(host: str) -> str:
+    """The characters of `host` that IDNA maps to nothing (U+00AD, U+200B, U+FE00, …)."""
+    if host.isascii():
+        return ""
+    gone = {ch for ch in host if not _nameprep(ch)}
+    return ", ".join(f"U+{ord(ch):04X}" for ch in sorted(gone))
+
+
+def _nameprep(ch: str) -> str:
     try:
-        return ipaddress.IPv4Address(socket.inet_aton(host))
-    except OSError:
-        return None
+        return encodings.idna.nameprep(ch)
+    except UnicodeError:
+        return ch  # prohibited: encoding the host fails, so this is never reached
 
 
-def _unwrap(address: IPAddress) -> IPAddress:
-    """The IPv4 address hidden inside an IPv6 one (mapped, compatible, 6to4, Teredo, NAT64)."""
-    if not isinstance(address, ipaddress.IPv6Address):
-        return address
-    if address.ipv4_mapped:
-        return address.ipv4_mapped
-    if address.sixtofour:
-        return address.sixtofour
-    if address.teredo:
-        return address.teredo[1]
-    if address in _NAT64 or (int(address) >> 32 == 0 and int(address) > 1):
-        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-    return address
-
-
-def _check_address(address: IPAddress) -> MediaUrlProblem | None:
-    inner = _unwrap(address)
-    for candidate in (address, inner):
-        if not candidate.is_global or any(candidate in net for net in _EXTRA_DENIED):
-            return MediaUrlProblem(
-                "media_url_private_host", f"media_url host {address} is not a public address"
-            )
+def _bad_punycode(host: str) -> str | None:
+    """A label `xn--…` that does not decode and encode back to itself."""
+    for label in host.split("."):
+        if label.startswith("xn--"):
+            try:
+                label.encode("ascii").decode("idna")
+            except UnicodeError:
+                return label
     return None
 
 
@@ -186,10 +208,14 @@ _PATH_SAFE = "/%:@!$&'()*+,;=-._~"
 _QUERY_SAFE = _PATH_SAFE + "?"
 
 
-def as_uri(url: str) -> str | None:
-    """`url` as an RFC 3986 URI: IDNA host, percent-encoded path and query (the seed's
-    `format: uri`); None when the host is not a valid international domain name."""
-    parts = urlsplit(url)
+def canonical_url(url: str) -> str | None:
+    """`url` as it is staged and sent: an RFC 3986 URI (the seed's `format: uri`) with an IDNA
+    host, percent-encoded path and query, the rest as written; None when the host is not a
+    valid international domain name. Idempotent; check_media_url checks this form."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
     host = _host_of(parts.netloc)
     port = parts.netloc[len(host) :]
     if not host.isascii():

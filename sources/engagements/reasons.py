@@ -65,6 +65,20 @@ _REASONS = (
         "the API fetches media from the public internet; use a public URL",
     ),
     Reason(
+        "media_url_internal_name",
+        "media_url names a host that is internal by convention, or one that spells a private "
+        "address for a wildcard-DNS service (nip.io, sslip.io); decided without DNS",
+        "use the recording's public host name",
+        policy=True,
+    ),
+    Reason(
+        "media_url_disguised_host",
+        "media_url's host is spelled so that the host sent is not the host written "
+        "(invisible characters, percent-encoding, bad punycode, an IPv6 zone id)",
+        "export the recording link again; a host is plain letters, digits, dots and dashes",
+        policy=True,
+    ),
+    Reason(
         "media_url_needs_auth",
         "the recording can only be downloaded with the source's credentials",
         "make recordings public in the source system, or configure a relay",

@@ -27,7 +27,7 @@ from sources.engagements.media_url import check_media_url
 from sources.engagements.settings import BuildSettings
 
 # A media URL whose check depends on its host alone: https, a lower-case DNS name (no address,
-# port or credentials), a path of URI-safe characters, no query or fragment. as_uri leaves it
+# port or credentials), a path of URI-safe characters, no query or fragment. canonical_url leaves it
 # as it is. Anything else is checked by builders.py, row by row.
 SAFE_URL = r"https://((?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,63})(/[A-Za-z0-9/%:@!$&'()*+,;=._~-]*)?"
 _UPPER_HEX_ESCAPED = re.compile(r"[\x0b\x0e-\x1f]")  # DuckDB writes \u001F, orjson \u001f

@@ -11,9 +11,12 @@ import httpx
 import pytest
 
 from destinations.sandbox import SandboxConfig, SandboxServer
+from destinations.sandbox.media import check_media_url as sandbox_media_check
 from sources.engagements.builders import BuiltRequest, Rejection, build_v1_request, build_v2_request
+from sources.engagements.media_url import check_media_url
 from sources.engagements.settings import BuildSettings
 from sources.engagements.wire import with_send_options
+from tests.unit.ssrf_vectors import LEGITIMATE, VECTORS
 
 SETTINGS = BuildSettings(source_system="twilio", allow_unassociated=True)
 TOKEN = "agree-token"
@@ -133,3 +136,30 @@ def test_v1_body_limit_is_never_reached_by_the_client(sandbox: SandboxServer) ->
         headers={"Authorization": f"Bearer {TOKEN}"},
     ).status_code
     assert (ok, refused) == (200, 400)
+
+
+# The SSRF corpus (issue 12): the sandbox's media check follows the client's rules.
+@pytest.mark.parametrize(("url", "code"), VECTORS)
+def test_every_ssrf_vector_is_refused_by_both_checks(url: str, code: str) -> None:
+    client = check_media_url(url)
+    assert client is not None and client.code == code
+    assert sandbox_media_check(url) is not None, f"the sandbox accepts {url!r}"
+
+
+def test_every_ssrf_vector_sent_anyway_is_refused_by_the_sandbox(sandbox: SandboxServer) -> None:
+    good = build_v2_request(record(), SETTINGS)  # type: ignore[arg-type]
+    assert isinstance(good, BuiltRequest)
+    accepted = [
+        url
+        for i, (url, _) in enumerate(VECTORS)
+        if send_v2(sandbox, {**good.body, "media_url": url, "external_id": f"ssrf:{i}"}) < 400
+    ]
+    assert accepted == []
+
+
+def test_real_recording_links_are_accepted_by_both(sandbox: SandboxServer) -> None:
+    for i, url in enumerate(LEGITIMATE):
+        built = build_v2_request(record(recording_url=url, external_id=f"legit:{i}"), SETTINGS)  # type: ignore[arg-type]
+        assert isinstance(built, BuiltRequest), url
+        assert sandbox_media_check(built.body["media_url"]) is None, url
+        assert send_v2(sandbox, built.body) == 201, url

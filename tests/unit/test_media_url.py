@@ -1,4 +1,6 @@
-"""check_media_url: every vector of reliability_notes.md "media_url" is refused; public URLs pass.
+"""check_media_url: every vector of the SSRF corpus (tests/unit/ssrf_vectors.py: reliability_notes
+"media_url" and issue 12) is refused with its reason; real recording links pass; what is staged
+is the canonical form, the one that was checked.
 
 No test touches the network: name checks go through an injected resolver, and socket look-ups
 are made to fail loudly.
@@ -10,71 +12,22 @@ import socket
 from collections.abc import Iterable
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from sources.engagements.media_url import check_media_url
-
-PRIVATE_IPV4 = [
-    "127.0.0.1",
-    "0.0.0.0",
-    "10.0.0.1",
-    "172.16.0.1",
-    "172.31.255.255",
-    "192.168.1.1",
-    "169.254.169.254",
-    "169.254.170.2",
-    "100.64.0.1",
-    "100.100.100.200",
-    "192.0.0.192",
-    "198.18.0.1",
-    "224.0.0.1",
-    "240.0.0.1",
-    "255.255.255.255",
-]
-NON_CANONICAL_IPV4 = [
-    "2130706433",
-    "3232235521",
-    "2852039166",
-    "0x7f000001",
-    "0x7f.0.0.1",
-    "0xA9FEA9FE",
-    "017700000001",
-    "0177.0.0.1",
-    "0251.0376.0251.0376",
-    "127.1",
-    "127.0.1",
-    "0",
-    "0x7f.1",
-]
-IPV6 = [
-    "[::1]",
-    "[::]",
-    "[::ffff:127.0.0.1]",
-    "[::ffff:7f00:1]",
-    "[::ffff:a9fe:a9fe]",
-    "[::127.0.0.1]",
-    "[64:ff9b::7f00:1]",
-    "[2002:7f00:1::]",
-    "[2002:a9fe:a9fe::]",
-    "[fc00::1]",
-    "[fd00:ec2::254]",
-    "[fe80::1]",
-    "[fe80::1%25eth0]",
-    "[fec0::1]",
-    "[ff02::1]",
-]
-NAMES = [
-    "localhost",
-    "LOCALHOST.",
-    "localtest.me",
-    "a.localtest.me",
-    "127.0.0.1.nip.io",
-    "metadata.google.internal",
-    "anything.internal",
-    "anything.local",
-    "x.svc.cluster.local",
-]
-SPELLINGS = ["%31%32%37.0.0.1", "127.0.0.1.", "127。0。0。1", "①②⑦.⓪.⓪.①"]
-PRIVATE_HOSTS = PRIVATE_IPV4 + NON_CANONICAL_IPV4 + IPV6 + NAMES + SPELLINGS
+from sources.engagements.builders import BuiltRequest, build_v2_request
+from sources.engagements.media_url import canonical_url, check_media_url
+from sources.engagements.reasons import REASONS
+from sources.engagements.settings import BuildSettings
+from sources.engagements.vectorised import SAFE_URL
+from tests.unit.ssrf_vectors import (
+    HIDDEN_HOSTS,
+    HOST_VECTORS,
+    INVISIBLE,
+    LEGITIMATE,
+    PRIVATE,
+    VECTORS,
+)
 
 SYNTAX = [
     ("https://good.com@127.0.0.1/", "media_url_userinfo"),
@@ -142,19 +95,98 @@ class FakeResolver:
         return self.table[host]
 
 
-@pytest.mark.parametrize("host", PRIVATE_HOSTS)
-@pytest.mark.parametrize("template", ["https://{}/rec.mp3", "https://{}:443/rec.mp3?x=1"])
-def test_private_host_rejected(host: str, template: str) -> None:
-    problem = check_media_url(template.format(host))
-    assert problem is not None
-    assert problem.code == "media_url_private_host"
-    assert problem.message
+def test_the_corpus_is_large_and_every_reason_is_in_the_table() -> None:
+    assert len(VECTORS) >= 110
+    assert len({url for url, _ in VECTORS}) == len(VECTORS)
+    for _, code in VECTORS:
+        assert code in REASONS
+    for code in ("media_url_internal_name", "media_url_disguised_host", "media_url_userinfo"):
+        assert REASONS[code].policy, code
 
 
-@pytest.mark.parametrize("host", PRIVATE_HOSTS)
-def test_private_host_rejected_even_if_resolver_says_public(host: str) -> None:
-    problem = check_media_url(f"https://{host}/rec.mp3", lambda _: ["93.184.216.34"])
-    assert problem is not None and problem.code == "media_url_private_host"
+@pytest.mark.parametrize(("url", "code"), VECTORS)
+def test_every_ssrf_vector_is_refused_with_its_reason(url: str, code: str) -> None:
+    problem = check_media_url(url)
+    assert problem is not None, url
+    assert problem.code == code, problem.message
+    assert problem.message.isascii()  # invisible characters are shown escaped
+
+
+@pytest.mark.parametrize(("url", "code"), HOST_VECTORS)
+def test_a_port_and_query_change_nothing(url: str, code: str) -> None:
+    scheme, rest = url.split("://", 1)
+    host, path = rest.split("/", 1)
+    problem = check_media_url(f"{scheme}://{host}:443/{path}?x=1#f")
+    assert problem is not None and problem.code == code
+
+
+@pytest.mark.parametrize(("url", "code"), HOST_VECTORS)
+def test_a_vector_is_refused_even_if_the_resolver_says_public(url: str, code: str) -> None:
+    problem = check_media_url(url, lambda _: ["93.184.216.34"])
+    assert problem is not None and problem.code == code
+
+
+@pytest.mark.parametrize("url", LEGITIMATE)
+def test_real_recording_links_pass_and_are_staged_canonical(url: str) -> None:
+    assert check_media_url(url) is None
+    built = build_v2_request(_record(url), BuildSettings(source_system="twilio"))
+    assert isinstance(built, BuiltRequest), url
+    assert built.body["media_url"] == canonical_url(url)
+
+
+@pytest.mark.parametrize("host", list(HIDDEN_HOSTS))
+@pytest.mark.parametrize("char", INVISIBLE)
+def test_a_hidden_address_is_never_staged(host: str, char: str) -> None:
+    """Issue 12.1: the check used to pass the raw host, then IDNA deleted the character."""
+    url = f"https://{host}{char}/latest/meta-data/"
+    assert canonical_url(url) == f"https://{host}/latest/meta-data/"  # what would be sent
+    assert check_media_url(url) is not None
+    assert not isinstance(build_v2_request(_record(url), BuildSettings("twilio")), BuiltRequest)
+
+
+def _record(url: str) -> dict:
+    return {
+        "external_id": "twilio:CA1",
+        "source_system": "twilio",
+        "source_id": "CA1",
+        "kind": "call",
+        "recording_url": url,
+    }
+
+
+HOST_PIECES = st.sampled_from(
+    ["media", "bücher", "例え", "127", "0", "10", "169", "254", "xn--bcher-kva", "xn--zz",
+     "localhost", "nip", "io", "example", "com", "MEDIA", "7f000001", "a-b", "-", "_", "%41",
+     "\u00ad", "\u200b", "\ufe00", "ｍｅｄｉａ", "①", "。", "ß", "ς", "\u2100", ""]
+)  # fmt: skip
+HOSTS = st.lists(HOST_PIECES, min_size=1, max_size=5).map(".".join) | st.text(max_size=12)
+PATHS = st.text(max_size=12).map(lambda t: "/" + t.replace("#", ""))
+
+
+@settings(deadline=None)  # never decided by machine speed
+@given(HOSTS, st.sampled_from(["", ":443", ":8443", ":"]), PATHS)
+def test_what_is_accepted_is_staged_canonical_and_passes_again(
+    host: str, port: str, path: str
+) -> None:
+    url = f"https://{host}{port}{path}"
+    if check_media_url(url) is not None:
+        return
+    sent = canonical_url(url)
+    assert sent is not None
+    assert canonical_url(sent) == sent  # idempotent
+    assert check_media_url(sent) is None  # the checked form passes its own check
+    built = build_v2_request(_record(url), BuildSettings("twilio"))
+    assert isinstance(built, BuiltRequest) and built.body["media_url"] == sent
+
+
+@settings(deadline=None)
+@given(st.from_regex(SAFE_URL, fullmatch=True))
+def test_urls_the_sql_path_stages_as_they_are_are_canonical(url: str) -> None:
+    """vectorised.py stages SAFE_URL matches unchanged and checks only their host: that is
+    right only if such a URL is its own canonical form and its verdict is its host's."""
+    assert canonical_url(url) == url
+    host = url.split("/")[2]
+    assert check_media_url(url) == check_media_url(f"https://{host}/")
 
 
 @pytest.mark.parametrize(("url", "code"), SYNTAX)
@@ -210,7 +242,8 @@ def test_ip_literal_is_never_resolved() -> None:
 )
 def test_empty_port_does_not_hide_a_private_host(url: str) -> None:
     problem = check_media_url(url)
-    assert problem is not None and problem.code == "media_url_private_host"
+    assert problem is not None
+    assert problem.code == ("media_url_internal_name" if "localhost" in url else PRIVATE)
 
 
 # Regression: `https://:443/` (a port and no host) was accepted.

@@ -56,6 +56,15 @@ URL = st.one_of(
             "https://bücher.example/x.mp3",
             "https://example.com/a b.mp3",
             "https://example.com:8443/a.mp3",
+            # SSRF vectors (issue 12): the SQL's host verdict must be the per-row check's
+            "https://7f000001.nip.io/a.mp3",
+            "https://app-10-0-0-1.sslip.io/a.mp3",
+            "https://kubernetes.default.svc/a.mp3",
+            "https://metadata/a.mp3",
+            "https://lvh.me/a.mp3",
+            "https://xn--zzzz.example.com/a.mp3",
+            "https://169.254.169.254\u00ad/latest/meta-data/",
+            "https://media\u200b.example.com/a.mp3",
         ]
     ),
 )
@@ -226,6 +235,23 @@ def test_plain_rows_get_the_bytes_builders_give(rows: list[dict[str, Any]], whic
     for row, is_plain, got in zip(python_rows, plain, built.record_hashes.to_pylist(), strict=True):
         if is_plain:
             assert got == record_hash(row), row
+
+
+def test_the_sql_refuses_internal_names_as_builders_do() -> None:
+    """A plain row whose host is internal by name gets the per-row check's rejection."""
+    rows = [
+        {"external_id": f"p:{i}", "source_system": "twilio", "source_id": str(i), "kind": "call",
+         "started_at": datetime(2024, 3, 1, tzinfo=UTC), "recording_url": url}
+        for i, url in enumerate(["https://7f000001.nip.io/a.mp3", "https://files.corp/a.mp3"])
+    ]  # fmt: skip
+    table = pa.Table.from_pylist(rows, CANONICAL_SCHEMA)
+    built = vectorised.build(table, SETTINGS[0], "job", ("v2",))
+    assert built.plain.to_pylist() == [True, True]
+    assert built.requests["v2"].num_rows == 0
+    reasons = [r["reason"] for r in built.rejections.to_pylist()]
+    assert reasons == ["media_url_internal_name"] * 2
+    for row in _rows(table):
+        assert expected(row, SETTINGS[0], "v2")[1] == "media_url_internal_name"
 
 
 def test_typical_call_rows_are_plain() -> None:
