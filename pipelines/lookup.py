@@ -58,7 +58,14 @@ def look_up_pending(
     """Look the records of `pending_query` (external_id, body, content_hash, …) up on the v1
     portal; record the ones found `existing` unless `dry_run`."""
     query, params = pending_query
-    rows = con.execute(f"SELECT external_id, body, content_hash FROM ({query})", params).fetchall()
+    # What was found came from the bytes this staging last sent, when it sent any: recording
+    # that intent's hash keeps a change made since then visible as drift.
+    rows = con.execute(
+        f"""SELECT p.external_id, p.body, coalesce(s.intent_hash, p.content_hash)
+        FROM ({query}) p LEFT JOIN engagements.delivery_states s
+          ON s.destination = ? AND s.target = 'v1' AND s.external_id = p.external_id""",
+        [*params, destination],
+    ).fetchall()
     report = LookupReport("v1", destination, looked_up=len(rows), dry_run=dry_run)
     if not rows:
         return report
