@@ -342,6 +342,40 @@ def retry_cmd(
             report.console.print(f"{t}: {n} record(s) re-queued; `engagement-sync push` sends them")
 
 
+@app.command("reconcile")
+def reconcile_cmd(
+    staging: Staging = DEFAULT,
+    target: Target = "all",
+    since: Annotated[
+        str | None, typer.Option(help="Only records that started on or after (YYYY-MM-DD).")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Record nothing.")] = False,
+    json: Json = False,
+) -> None:
+    """Rebuild a lost ledger from the destination: what it already holds, what is missing."""
+    from pipelines.destinations_config import resolve
+    from pipelines.rebuild import reconcile
+
+    start = utc_date(since, "--since") if since else None
+
+    def work(run: Any) -> list[dict[str, Any]]:
+        found = [
+            reconcile(staging, resolve(t), run.run_id, start, dry_run) for t in targets(target)
+        ]
+        run.summary = {"reconcile": found}
+        return found
+
+    data = _recorded(staging, "reconcile", work)
+    if json:
+        report.emit_json({"reconcile": data})
+    else:
+        for r in data:
+            report.console.print(
+                f"{r['target']}: {r['looked_up']} looked up, {r['found']} found at "
+                f"{r['destination']}, {r['missing']} missing, {r['requests']} request(s)"
+            )
+
+
 @app.command("sql")
 def sql_cmd(query: str, staging: Staging = DEFAULT, json: Json = False) -> None:
     """Run a read-only SQL query on the staging (tables of schema engagements, unqualified)."""

@@ -187,3 +187,34 @@ def test_sandbox_config_keeps_tenants_apart() -> None:
         2,
         None,
     )
+
+
+def test_reconcile_rebuilds_a_lost_v1_ledger_from_the_portal(
+    staging: Path, sample_job: Job, tenants: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+
+    stage(staging, [sample_job])
+    created = push(staging, named(tenants, "v1")).created
+    lose_staging(staging)
+    stage(staging, [sample_job])
+    monkeypatch.setenv("DESTINATION__ENGAGEMENTS_V1__BASE_URL", tenants.base_url)
+    monkeypatch.setenv("DESTINATION__ENGAGEMENTS_V1__API_TOKEN", tenants.config.token)
+    monkeypatch.chdir(staging.parent)
+    args = ["reconcile", "--target", "v1", "--staging", str(staging), "--json"]
+    dry = CliRunner().invoke(app, [*args, "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    [planned] = json.loads(dry.stdout)["reconcile"]
+    assert (planned["found"], planned["missing"], planned["dry_run"]) == (created, 0, True)
+    assert rows(staging, "SELECT count(*) FROM engagements.deliveries") == [(0,)]
+    done = CliRunner().invoke(app, args)
+    assert done.exit_code == 0, done.output
+    [found] = json.loads(done.stdout)["reconcile"]
+    assert (found["found"], found["missing"]) == (created, 0)
+    assert found["requests"] <= 1 + created // 250
+    again = push(staging, named(tenants, "v1"))
+    assert (again.pending, tenants.store.count_v1(PORTAL_A)) == (0, created)
