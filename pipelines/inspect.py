@@ -41,6 +41,13 @@ def explain(staging: Path, external_id: str) -> dict[str, Any]:
         story["deliveries"] = _rows(
             con, "deliveries", "external_id = ? ORDER BY seq", [external_id]
         )
+        # where it stands at each destination it was ever sent to (states.py)
+        story["standing"] = _rows(
+            con,
+            "delivery_states",
+            "external_id = ? ORDER BY target, destination",
+            [external_id],
+        )
     if not (story["record"] or story["rejections"] or story["deliveries"]):
         raise ConfigError(
             f"no record {external_id!r} in {staging}; external ids look like "

@@ -115,8 +115,11 @@ def status_tables(data: dict[str, Any]) -> None:
     states = ["created", "existing", "api_rejected", "pending", "in_flight", "unknown", "drifted"]
     table(
         "Deliveries",
-        ["target", *states],
-        [[t, *[v[s] for s in states]] for t, v in data["targets"].items()],
+        ["target", *states, "destination"],
+        [
+            [t, *[v[s] for s in states], data.get("destinations", {}).get(t, "")]
+            for t, v in data["targets"].items()
+        ],
     )
     if data["top_rejection_reasons"]:
         table(

@@ -43,12 +43,8 @@ def status(staging: Path, job: str | None = None, target: str | None = None) -> 
         ensure_schema(con, str(staging))
         workspace.create_views(con)
         counts = {t: _count(con, t, job) for t in TABLES}
-        states = {
-            t: _target_states(
-                con, t, known_destination(con, resolve(t, require_token=False)), job, running
-            )
-            for t in chosen
-        }
+        destinations = {t: known_destination(con, resolve(t, require_token=False)) for t in chosen}
+        states = {t: _target_states(con, t, destinations[t], job, running) for t in chosen}
         reasons = _reasons(con, job, chosen)
     return {
         "staging": str(staging),
@@ -59,6 +55,7 @@ def status(staging: Path, job: str | None = None, target: str | None = None) -> 
         "rejected": counts["rejected_records"],
         "tables": counts,
         "targets": states,
+        "destinations": destinations,  # whom each target's counts are about
         "top_rejection_reasons": reasons,
     }
 
