@@ -15,7 +15,6 @@ from typing import Annotated, Any
 
 import typer
 
-from destinations.engagements.errors import StopRunError
 from pipelines import report
 from pipelines.options import (
     DEFAULT,
@@ -48,6 +47,7 @@ from pipelines.options import (
     targets,
     utc_date,
 )
+from sources.errors import StopRunError
 
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 
@@ -78,8 +78,8 @@ def _recorded(staging: Path, command: str, work: Callable[[Any], Any]) -> Any:
 
 def _workflows_by_job() -> dict[str, bool]:
     """Each configured job's own run_workflows (no jobs configured: the default applies)."""
-    from destinations.engagements.errors import ConfigError
     from pipelines.jobs import select_jobs
+    from sources.errors import ConfigError
 
     try:
         return {job.name: job.run_workflows for job in select_jobs(None, {})}

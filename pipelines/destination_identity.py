@@ -15,7 +15,6 @@ from typing import Any
 import duckdb
 
 from destinations.engagements.client import EngagementsClient
-from destinations.engagements.errors import StopRunError, TransientError
 from destinations.engagements.identity import (
     normalised_url,
     portal_destination,
@@ -24,6 +23,7 @@ from destinations.engagements.identity import (
 )
 from destinations.engagements.portal_scan import SCAN_LIMIT, SCAN_PATH
 from pipelines.destinations_config import DestinationSettings
+from sources.errors import StopRunError, TransientError
 
 _KEY = "destination_key"
 

@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 
 import dlt
 
-from destinations.engagements.errors import ConfigError
 from destinations.engagements.sink import DEFAULT_BASE_URLS
+from sources.errors import ConfigError
 
 DEFAULT_RATES = {"v1": 100 / 10, "v2": 10.0}  # requests per second
 # v2 creates are slow (the server fetches the media during the request): more in flight.

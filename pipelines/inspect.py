@@ -8,8 +8,8 @@ from typing import Any
 import duckdb
 import orjson
 
-from destinations.engagements.errors import ConfigError, StagingLockedError
 from destinations.engagements.staging_db import check_name, opened, table_exists
+from sources.errors import ConfigError, StagingLockedError
 
 RECORD_TABLES = ("calls", "meetings")
 

@@ -19,7 +19,6 @@ from typing import Any
 
 import dlt
 
-from destinations.engagements.errors import ConfigError
 from sources.engagements.maps import ContactIndex, OwnerIndex
 from sources.engagements.relay import (
     DEFAULT_MAX_MB,
@@ -29,6 +28,7 @@ from sources.engagements.relay import (
     settings_problem,
 )
 from sources.engagements.settings import HUBSPOT_DEFAULT_DISPOSITIONS, BuildSettings
+from sources.errors import ConfigError
 from sources.exports.mapping import MappingError, parse_mapping
 from sources.exports.presets import PRESET_NAMES
 from sources.exports.source import ExportJob

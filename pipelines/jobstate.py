@@ -14,10 +14,10 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from destinations.engagements.errors import ConfigError
 from destinations.engagements.staging_db import opened
 from pipelines.jobs import Job
 from pipelines.meta import ensure_schema
+from sources.errors import ConfigError
 
 
 def fingerprint(job: Job) -> str:

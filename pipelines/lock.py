@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from destinations.engagements.errors import StagingLockedError
+from sources.errors import StagingLockedError
 
 
 def lock_path(staging: Path) -> Path:

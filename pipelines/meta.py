@@ -10,9 +10,9 @@ from collections.abc import Callable
 
 import duckdb
 
-from destinations.engagements.errors import ConfigError
 from destinations.engagements.ledger import ensure_ledger
 from destinations.engagements.staging_db import table_exists
+from sources.errors import ConfigError
 
 SCHEMA_VERSION = 1
 

@@ -21,7 +21,6 @@ import pyarrow as pa
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from destinations.engagements.client import EngagementsClient
-from destinations.engagements.errors import StopRunError, TransientError
 from destinations.engagements.ledger import ensure_ledger
 from destinations.engagements.outcomes import classify
 from destinations.engagements.sink import (
@@ -39,6 +38,7 @@ from pipelines.destinations_config import DestinationSettings
 from pipelines.lookup import LookupReport, delivered_any, look_up_pending
 from pipelines.relay_config import resolve_relays
 from sources.engagements.relay import RelaySettings
+from sources.errors import StopRunError, TransientError
 
 SINKS = {"v1": engagements_v1, "v2": engagements_v2}
 

@@ -22,10 +22,10 @@ from dlt.common.storages.configuration import FilesystemConfiguration
 from dlt.common.storages.fsspec_filesystem import fsspec_from_config
 from dlt.common.typing import TSecretStrValue
 
-from destinations.engagements.errors import ConfigError
 from destinations.engagements.relay import RelayConfig
 from pipelines.jobs import Job, allow_loopback_media, resolve_host
 from sources.engagements.relay import SOURCE_AUTH, RelaySettings
+from sources.errors import ConfigError
 
 # SigV2 presigned links are deprecated on AWS; dlt leaves botocore's choice open.
 _S3_CONFIG = {"signature_version": "s3v4"}

@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from destinations.engagements.errors import StagingLockedError, StopRunError
 from destinations.engagements.staging_db import opened
 from pipelines.lock import run_lock
 from pipelines.meta import ensure_schema
+from sources.errors import StagingLockedError, StopRunError
 
 
 @dataclass

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import orjson
 
-from destinations.engagements.errors import TransientError
+from sources.errors import TransientError
 
 CREATE_PATHS = {"v1": "/engagements/v1/engagements", "v2": "/v2/engagements"}
 PROBE_PATHS = {"v1": "/engagements/v1/engagements/paged", "v2": "/v2/engagements"}

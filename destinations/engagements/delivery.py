@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 import stamina
 
 from destinations.engagements.client import EngagementsClient
-from destinations.engagements.errors import RelayRejectError, StopRunError, TransientError
 from destinations.engagements.ledger import LastIntent, Ledger, LedgerState
 from destinations.engagements.outcomes import classify
 from destinations.engagements.progress import Progress
@@ -30,6 +29,7 @@ from destinations.engagements.ratelimit import SendGate
 from destinations.engagements.reconcile import find_engagement, patch_body
 from destinations.engagements.relay import Relay
 from sources.engagements.wire import decode, encode, with_send_options
+from sources.errors import RelayRejectError, StopRunError, TransientError
 
 MEDIA_TIMEOUT_RUNS = 3  # a v2 media download timeout is retried in up to 3 later runs
 

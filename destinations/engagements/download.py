@@ -18,9 +18,9 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from destinations.engagements.errors import RelayRejectError, TransientError
 from sources.engagements.media_url import Resolver, canonical_url, check_media_url
 from sources.engagements.relay import host_allowed, same_origin
+from sources.errors import RelayRejectError, TransientError
 
 MAX_REDIRECTS = 5
 _LOCATION = "x-engagement-sync-location"  # where _hide_location keeps a response's Location

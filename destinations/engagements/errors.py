@@ -1,63 +1,26 @@
-"""One root exception, grouped by what the runtime must do: retry, reject the record, or stop
-the run.
+"""The error classes, re-exported where they used to live: they are defined once, in
+sources/errors.py (the one root, in the layer every other layer imports)."""
 
-Record-level rejections by the API are not exceptions here: they are outcomes written to the
-ledger, and the run goes on (DESIGN invariant 4). RelayRejectError is the one record-level error
-raised before a send: the relay cannot re-host this record's recording.
-"""
+from sources.errors import (
+    AuthError,
+    ConfigError,
+    DailyQuotaError,
+    EngagementSyncError,
+    RejectRecordError,
+    RelayRejectError,
+    StagingLockedError,
+    StopRunError,
+    TransientError,
+)
 
-from __future__ import annotations
-
-
-class EngagementSyncError(Exception):
-    """Root of every error engagement-sync raises on purpose."""
-
-
-class StopRunError(EngagementSyncError):
-    """A run-level problem: stop sending, keep every pending record pending, exit non-zero.
-
-    The message is one line that says what happened and what to do.
-    """
-
-    exit_code = 1
-
-
-class AuthError(StopRunError):
-    """401/403: the token is missing, wrong or lacks a scope."""
-
-
-class DailyQuotaError(StopRunError):
-    """HubSpot 429 with policyName DAILY: nothing more can be sent today."""
-
-
-class ConfigError(StopRunError):
-    """A missing or bad setting; the message names the key and the fix."""
-
-    exit_code = 2
-
-
-class StagingLockedError(StopRunError):
-    """Another process holds the DuckDB staging file."""
-
-    exit_code = 3
-
-
-class TransientError(EngagementSyncError):
-    """Worth another try later: 5xx, 429, network trouble. `retry_after` in seconds if known."""
-
-    def __init__(
-        self, message: str, retry_after: float | None = None, maybe_sent: bool = False
-    ) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-        self.maybe_sent = maybe_sent  # the server may have acted on the request
-
-
-class RelayRejectError(EngagementSyncError):
-    """The relay cannot re-host this record's recording (source refused, not media, too big,
-    host not allowed): the record is rejected for v2 with `code` (reasons.py); the run goes on.
-    """
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
+__all__ = [
+    "AuthError",
+    "ConfigError",
+    "DailyQuotaError",
+    "EngagementSyncError",
+    "RejectRecordError",
+    "RelayRejectError",
+    "StagingLockedError",
+    "StopRunError",
+    "TransientError",
+]

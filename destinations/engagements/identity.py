@@ -17,8 +17,8 @@ import hmac
 from urllib.parse import urlsplit
 
 from destinations.engagements.client import EngagementsClient
-from destinations.engagements.errors import AuthError, StopRunError, TransientError
 from destinations.engagements.outcomes import classify
+from sources.errors import AuthError, StopRunError, TransientError
 
 ACCOUNT_PATHS = ("/account-info/2026-03/details", "/account-info/v3/details")
 ACCOUNT_SCOPE = "oauth"  # the scope HubSpot's account information reference page lists

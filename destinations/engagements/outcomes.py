@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import orjson
 
-from destinations.engagements.errors import AuthError, DailyQuotaError
+from sources.errors import AuthError, DailyQuotaError
 
 Kind = Literal["created", "existing", "rejected", "retry", "later", "unknown"]
 MEDIA_TIMEOUT = "media_download_timeout"

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from destinations.engagements.client import EngagementsClient
-from destinations.engagements.errors import TransientError
 from destinations.engagements.outcomes import classify
 from destinations.engagements.reconcile import matches
+from sources.errors import TransientError
 
 SCAN_PATH = "/engagements/v1/engagements/paged"
 SCAN_LIMIT = 250

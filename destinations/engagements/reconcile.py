@@ -13,8 +13,8 @@ from typing import Any
 import orjson
 
 from destinations.engagements.client import EngagementsClient
-from destinations.engagements.errors import TransientError
 from destinations.engagements.outcomes import classify
+from sources.errors import TransientError
 
 _CALL_KEYS = ("toNumber", "fromNumber", "durationMilliseconds", "title")
 _NUMBER_KEYS = ("toNumber", "fromNumber")  # compared by their digits: HubSpot may reformat

@@ -21,7 +21,6 @@ from typing import Any
 import httpx
 
 from destinations.engagements.download import DownloadPolicy, http_client, open_recording
-from destinations.engagements.errors import RelayRejectError, StopRunError, TransientError
 from sources.engagements.media_url import check_media_url
 from sources.engagements.relay import (
     RelaySettings,
@@ -32,6 +31,7 @@ from sources.engagements.relay import (
     object_path,
 )
 from sources.engagements.wire import decode, encode
+from sources.errors import RelayRejectError, StopRunError, TransientError
 
 BLOCK_SIZE = 8 * 1024 * 1024  # bytes buffered before a part is uploaded (S3 parts are >= 5 MiB)
 CHUNK_SIZE = 1024 * 1024

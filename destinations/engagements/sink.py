@@ -22,12 +22,12 @@ from dlt.common.typing import TDataItems, TSecretStrValue
 
 from destinations.engagements.client import EngagementsClient
 from destinations.engagements.delivery import PendingRequest, Pusher, PushOptions
-from destinations.engagements.errors import StopRunError
 from destinations.engagements.ledger import Ledger
 from destinations.engagements.progress import Progress
 from destinations.engagements.ratelimit import SendGate
 from destinations.engagements.relay import Relay, RelayConfig
 from destinations.engagements.staging_db import connect
+from sources.errors import StopRunError
 
 DEFAULT_BASE_URLS = {"v1": "https://api.hubapi.com", "v2": "https://app.askelephant.ai/api"}
 BATCH_SIZE = 200

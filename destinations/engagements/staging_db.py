@@ -9,7 +9,7 @@ from pathlib import Path
 
 import duckdb
 
-from destinations.engagements.errors import ConfigError, StagingLockedError
+from sources.errors import ConfigError, StagingLockedError
 
 _PID = re.compile(r"PID (\d+)")
 

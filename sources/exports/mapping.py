@@ -63,6 +63,7 @@ from typing import Any
 import phonenumbers
 
 from sources.engagements.model import STATUSES
+from sources.errors import MappingError
 from sources.exports.common import DURATION_UNITS, TIME_FORMATS
 
 FIELDS = (
@@ -90,10 +91,6 @@ VOCABULARY: dict[str, tuple[str, ...]] = {
 }
 SOURCE_KEYS = ("collections", "unwrap", "time_zone", "phone_region", "keep")
 FIELD_KEYS = ("from", "value", "format", "zone", "unit", "region", "map", "default")
-
-
-class MappingError(ValueError):
-    """The mapping file is wrong; the message lists every problem and how to fix it."""
 
 
 @dataclass(frozen=True)

@@ -22,11 +22,9 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from sources.errors import UnreadableFileError
+
 LIST_KEYS = ("calls", "recordings", "meetings", "records", "data", "results")
-
-
-class UnreadableFileError(ValueError):
-    """The file cannot be decoded as any supported format; the message says why."""
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from destinations.engagements.errors import DailyQuotaError
 from destinations.sandbox import SandboxConfig, SandboxServer
 from pipelines.jobs import Job
 from pipelines.push import count_pending, push
 from pipelines.stage import stage
+from sources.errors import DailyQuotaError
 from tests.integration.conftest import destination
 
 FAST = {"v1_requests_per_10s": 100_000, "v2_requests_per_second": 10_000}

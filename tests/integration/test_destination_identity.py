@@ -15,12 +15,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from destinations.engagements.errors import AuthError
 from destinations.engagements.identity import normalised_url
 from destinations.sandbox import SandboxConfig, SandboxServer
 from pipelines.jobs import Job
 from pipelines.push import count_pending, push
 from pipelines.stage import stage
+from sources.errors import AuthError
 from tests.integration.conftest import FAST, destination
 
 PORTAL_A, PORTAL_B = 62515, 77001

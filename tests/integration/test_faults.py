@@ -11,13 +11,13 @@ import pytest
 from typer.testing import CliRunner
 
 from destinations.engagements.client import EngagementsClient
-from destinations.engagements.errors import AuthError
 from destinations.sandbox import SandboxServer
 from pipelines import push as push_module
 from pipelines.cli import app
 from pipelines.jobs import Job
 from pipelines.push import count_pending, push
 from pipelines.stage import stage
+from sources.errors import AuthError
 from tests.integration.conftest import destination
 
 

@@ -8,13 +8,13 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from destinations.engagements.errors import ConfigError
 from destinations.sandbox import SandboxServer
 from pipelines.cli import app
 from pipelines.jobs import build_settings, make_job
 from pipelines.meta import SCHEMA_VERSION
 from pipelines.runs import recorded_run
 from pipelines.sync import SyncOptions, sync
+from sources.errors import ConfigError
 from tests.integration.conftest import destination
 
 runner = CliRunner()

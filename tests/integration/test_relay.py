@@ -24,7 +24,6 @@ import httpx
 import pytest
 from moto.server import ThreadedMotoServer
 
-from destinations.engagements.errors import StopRunError
 from destinations.sandbox import SandboxConfig, SandboxServer
 from destinations.sandbox.recordings import content
 from pipelines.destinations_config import DestinationSettings
@@ -34,6 +33,7 @@ from pipelines.relay_config import relays_by_job
 from pipelines.sample_data import write_twilio_sample
 from pipelines.stage import stage
 from sources.engagements.relay import object_name
+from sources.errors import StopRunError
 from tests.integration.crash_harness import push_env, run_until_done, verdict
 from tests.integration.test_delivery_faults import _fast_retries
 

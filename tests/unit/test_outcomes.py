@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from destinations.engagements.errors import AuthError, DailyQuotaError, StopRunError
 from destinations.engagements.outcomes import Outcome, classify
 from destinations.engagements.reconcile import matches
 from sources.engagements.builders import BuiltRequest, build_v1_request
 from sources.engagements.settings import BuildSettings
+from sources.errors import AuthError, DailyQuotaError, StopRunError
 
 TOKEN = "pat-na1-11111111-2222-3333-4444-555555555555"
 PROBLEM = {

@@ -15,8 +15,8 @@ from destinations.engagements.download import (
     http_client,
     open_recording,
 )
-from destinations.engagements.errors import RelayRejectError
 from sources.engagements.media_url import canonical_url
+from sources.errors import RelayRejectError
 from tests.unit.ssrf_vectors import HOST_VECTORS, LEGITIMATE, SYNTAX_VECTORS
 
 START = "https://media.example.com/r/1.mp3"
