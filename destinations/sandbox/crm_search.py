@@ -159,6 +159,26 @@ class CrmSearchApi:
     def __init__(self, ctx: CrmContext) -> None:
         self.ctx = ctx
 
+    def _candidates(self, portal: int, object_type: str, groups: list) -> list[int] | None:
+        """A shortcut, not a rule: when every group has an EQ/IN on a unique property, only
+        the objects holding one of those values can match (None: look at every object)."""
+        if not groups:
+            return None
+        unique = self.ctx.unique_names(portal, object_type)
+        ids: set[int] = set()
+        for group in groups:
+            keyed = [f for f in group if f["operator"] in ("EQ", "IN")]
+            keyed = [f for f in keyed if f["propertyName"] in unique]
+            if not keyed:
+                return None
+            f = keyed[0]
+            values = f["values"] if f["operator"] == "IN" else [f["value"]]
+            lowered = [str(v).lower() for v in values]
+            ids.update(
+                self.ctx.store.crm_unique_ids(portal, object_type, f["propertyName"], lowered)
+            )
+        return sorted(ids)
+
     def routes(self) -> list[Route]:
         path = f"/crm/objects/{self.ctx.config.crm_version}/{{object_type}}/search"
         return [Route(path, self.ctx.guarded(self.search, "search"), methods=["POST"])]
@@ -173,7 +193,8 @@ class CrmSearchApi:
         types = {n: d["type"] for n, d in self.ctx.definitions(portal, object_type).items()}
         cutoff = self.ctx.now_ms() - int(self.ctx.config.search_lag_s * 1000)
         found = []
-        for row in self.ctx.store.crm_searchable(portal, object_type, cutoff):
+        ids = self._candidates(portal, object_type, req["groups"])
+        for row in self.ctx.store.crm_searchable(portal, object_type, cutoff, ids):
             props = properties_of(object_type, row)
             groups = req["groups"]
             if not groups or any(all(matches(f, props, types) for f in g) for g in groups):

@@ -26,6 +26,8 @@ CREATE TABLE IF NOT EXISTS crm_unique (
     PRIMARY KEY (portal_id, object_type, name, value)
 );
 CREATE INDEX IF NOT EXISTS crm_unique_object ON crm_unique (object_id, name);
+CREATE INDEX IF NOT EXISTS crm_unique_lower
+    ON crm_unique (portal_id, object_type, name, lower(value));
 CREATE TABLE IF NOT EXISTS crm_property_defs (
     portal_id INTEGER NOT NULL, object_type TEXT NOT NULL, name TEXT NOT NULL,
     definition TEXT NOT NULL, PRIMARY KEY (portal_id, object_type, name)
@@ -91,11 +93,29 @@ class CrmStoreMixin:
         rows = self.crm_get(portal, object_type, [r[1] for r in found])
         return {r[0]: rows[r[1]] for r in found if r[1] in rows}
 
-    def crm_searchable(self, portal: int, object_type: str, before_ms: int) -> list[dict]:
-        """Rows last written at or before before_ms (the search index lags, note A8), by id."""
-        return self._crm_rows(
-            portal, object_type, "AND last_updated <= ? ORDER BY id", (before_ms,)
-        )
+    def crm_searchable(
+        self, portal: int, object_type: str, before_ms: int, ids: list[int] | None = None
+    ) -> list[dict]:
+        """Rows last written at or before before_ms (the search index lags, note A8), by id;
+        only those of `ids` when given."""
+        where = "AND last_updated <= ?"
+        if ids is not None:
+            where += f" AND id IN ({', '.join('?' for _ in ids) or 'NULL'})"
+        params = (before_ms, *(ids or ()))
+        return self._crm_rows(portal, object_type, f"{where} ORDER BY id", params)
+
+    def crm_unique_ids(
+        self, portal: int, object_type: str, name: str, lowered: list[str]
+    ) -> list[int]:
+        """Objects whose unique property `name` equals one of the values, ignoring case."""
+        marks = ", ".join("?" for _ in lowered) or "NULL"
+        with self._tx() as conn:
+            rows = conn.execute(
+                "SELECT object_id FROM crm_unique WHERE portal_id = ? AND object_type = ?"
+                f" AND name = ? AND lower(value) IN ({marks})",
+                (portal, object_type, name, *lowered),
+            ).fetchall()
+        return [r[0] for r in rows]
 
     def crm_write(
         self, portal: int, object_type: str, writes: list[Write], now_ms: int, atomic: bool

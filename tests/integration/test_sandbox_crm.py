@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -56,19 +58,24 @@ def session(server: SandboxServer) -> Iterator[httpx.Client]:
 @pytest.fixture
 def api(server: SandboxServer, session: httpx.Client) -> httpx.Client:
     server.store.reset()
-    server.app.state.crm.clock = __import__("time").time
+    server.app.state.crm.clock = time.time
     return session
 
 
 @pytest.fixture
 def serve() -> Iterator[Any]:
+    """Start sandboxes with some settings changed, each with a client; all stopped after."""
     servers: list[SandboxServer] = []
+    clients: list[httpx.Client] = []
 
     def start(**changes: Any) -> tuple[SandboxServer, httpx.Client]:
         servers.append(SandboxServer(replace(CONFIG, **changes)).start())
-        return servers[-1], _client(servers[-1].base_url, AUTH, changes.get("_t", 10.0))
+        clients.append(_client(servers[-1].base_url, AUTH))
+        return servers[-1], clients[-1]
 
     yield start
+    for c in clients:
+        c.close()
     for s in servers:
         s.stop()
 
@@ -402,7 +409,7 @@ def test_search_lag_hides_fresh_writes_but_batch_read_sees_them(serve: Any) -> N
     assert search(client, filterGroups=in_filter("x:1")).json()["total"] == 0
     read = {"inputs": [{"id": made["id"]}], "properties": [], "propertiesWithHistory": []}
     assert client.post(f"{V}/calls/batch/read", json=read).status_code == 200
-    now = __import__("time").time()
+    now = time.time()
     server.app.state.crm.clock = lambda: now + 31
     assert search(client, filterGroups=in_filter("x:1")).json()["total"] == 1
 
@@ -513,8 +520,11 @@ def test_lost_response_and_read_timeout_after_storing(serve: Any) -> None:
     assert server.store.count_v1() == 2 and seen == ["hubspot", "hubspot"]
     assert server.fault_counts()["lost_responses"] == 1
     slow, _ = serve(read_timeout_rate=1.0, read_timeout_s=30.0)
+    committed = threading.Event()
+    slow.store.watch_creates(lambda api: committed.set())
     with _client(slow.base_url, AUTH, timeout=0.5) as impatient, pytest.raises(httpx.ReadTimeout):
         create(impatient, call("a"))
+    assert committed.wait(10)  # stored although the answer never came in time
     assert slow.store.count_v1() == 1
 
 
