@@ -1,4 +1,6 @@
-"""A real local HTTP emulator of HubSpot Engagements v1 and AskElephant v2 engagement APIs.
+"""A real local HTTP emulator of HubSpot Engagements v1, HubSpot's date-based CRM objects API for
+calls and meetings (batch, search, properties; the contract is docs/hubspot_objects.md) and the
+AskElephant v2 engagement API.
 
 Used by `engagement-sync sandbox`, the demo and the integration tests:
 

@@ -1,5 +1,5 @@
-"""The sandbox's ASGI application: HubSpot v1 at the root, AskElephant v2 under /api, admin and
-fake recordings under /_sandbox."""
+"""The sandbox's ASGI application: HubSpot v1 and the CRM objects / properties APIs at the root,
+AskElephant v2 under /api, admin and fake recordings under /_sandbox."""
 
 from __future__ import annotations
 
@@ -11,6 +11,10 @@ from starlette.types import Receive, Scope, Send
 
 from .admin import admin_routes
 from .config import SandboxConfig
+from .crm_http import CrmContext
+from .crm_objects import CrmObjectsApi
+from .crm_properties import CrmPropertiesApi
+from .crm_search import CrmSearchApi
 from .faults import DROP_CONNECTION, FaultInjector, connection_dropper
 from .ratelimit import HubSpotLimiter, TokenBucket
 from .recordings import Recordings
@@ -38,11 +42,18 @@ def create_app(config: SandboxConfig) -> Starlette:
     faults = FaultInjector(config)
     v1_limiter = HubSpotLimiter(config.v1_requests_per_10s, config.v1_daily_limit)
     v2_limiter = TokenBucket(config.v2_requests_per_second)
+    search_limiter = TokenBucket(config.search_requests_per_second)
+    # One HubSpot portal, two ways in: v1 and the objects API share the store and the limits.
+    crm = CrmContext(config, store, v1_limiter, search_limiter, faults)
+    crm.rng.seed(config.seed)
     recordings = Recordings(config)
     routes = [
+        *CrmObjectsApi(crm).routes(),
+        *CrmSearchApi(crm).routes(),
+        *CrmPropertiesApi(crm).routes(),
         *V1Api(config, store, v1_limiter, faults).routes(),
         *V2Api(config, store, v2_limiter, faults).routes(),
-        *admin_routes(config, store, [v1_limiter, v2_limiter], faults),
+        *admin_routes(config, store, [v1_limiter, v2_limiter, search_limiter], faults),
         *recordings.routes(),
     ]
     app = SandboxApp(
@@ -56,6 +67,7 @@ def create_app(config: SandboxConfig) -> Starlette:
     app.state.config = config
     app.state.store = store
     app.state.faults = faults
+    app.state.crm = crm
     app.state.recordings = recordings
     return app
 

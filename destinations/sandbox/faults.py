@@ -2,13 +2,15 @@
 
 One FaultInjector per sandbox. Each create request that passes auth and the rate limit takes
 its fate from one random.Random(config.seed), always four draws in the same order (error,
-media timeout, lost response, read timeout), so request n meets the same fault in every run with
-the same seed and settings. The first fault that applies wins, in this order:
+media timeout or lock, lost response, read timeout), so request n meets the same fault in every
+run with the same seed and settings. The first fault that applies wins, in this order:
 
-    429 storm -> 500 error -> 422 media timeout (v2) -> store -> lost response -> read timeout
+    429 storm -> 500 error -> 422 media timeout (v2) / 423 locked (hubspot) -> store
+              -> lost response -> read timeout
 
-Storm, error and media timeout answer without storing anything; a lost response and a read
-timeout happen after the engagement is stored. Reads and admin routes never meet a fault.
+Storm, error, media timeout and lock answer without storing anything; a lost response and a read
+timeout happen after the engagement is stored. Reads and admin routes never meet a fault. For
+the CRM objects API ("hubspot") the create requests are its batch create, update and upsert.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ COUNTERS = (
     "read_timeouts",
     "throttled_429",
     "media_timeouts",
+    "locked_423",
 )
 """Keys of fault_counts(): create requests seen, what was stored, and each fault applied."""
 DROP_CONNECTION = "sandbox.drop_connection"
@@ -51,6 +54,7 @@ class Fault(StrEnum):
     MEDIA_TIMEOUT = "media_timeouts"
     LOST = "lost_responses"
     READ_TIMEOUT = "read_timeouts"
+    LOCKED = "locked_423"
 
 
 class FaultInjector:
@@ -76,7 +80,7 @@ class FaultInjector:
             await asyncio.sleep(self.config.latency_ms / 1000)
 
     def decide(self, api: str) -> Fault:
-        """Count one create request of api ("v1" or "v2") and choose its fault.
+        """Count one create request of api ("v1", "v2" or "hubspot") and choose its fault.
 
         Storm 429s and 500s are counted here because they always apply; the others are
         counted by the caller once they really happen (they need a valid, stored body).
@@ -93,20 +97,22 @@ class FaultInjector:
                 fault = Fault.ERROR
             elif api == "v2" and media < c.media_timeout_rate:
                 fault = Fault.MEDIA_TIMEOUT
+            elif api == "hubspot" and media < c.locked_rate:
+                fault = Fault.LOCKED
             elif lost < c.lost_response_rate:
                 fault = Fault.LOST
             elif late < c.read_timeout_rate:
                 fault = Fault.READ_TIMEOUT
             else:
                 fault = Fault.NONE
-            if fault in (Fault.THROTTLED, Fault.ERROR):
+            if fault in (Fault.THROTTLED, Fault.ERROR, Fault.LOCKED):
                 self._counts[fault.value] += 1
             return fault
 
-    def count(self, key: str) -> None:
-        """Add one to a counter of COUNTERS."""
+    def count(self, key: str, n: int = 1) -> None:
+        """Add n (one) to a counter of COUNTERS."""
         with self._lock:
-            self._counts[key] += 1
+            self._counts[key] += n
 
     def fault_counts(self) -> dict[str, int]:
         """Every counter of COUNTERS, zeros included."""

@@ -12,15 +12,21 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 V1_INTERVAL_MS = 10_000
 POLICY_TEN_SECONDLY = "TEN_SECONDLY_ROLLING"
 POLICY_DAILY = "DAILY"
+POLICY_SECONDLY = "SECONDLY"
+PORTAL_TIME_ZONE = "US/Eastern"
+"""The timeZone every sandbox portal reports (responses.account_details)."""
 
 
-def _utc_day() -> str:
-    return datetime.now(UTC).date().isoformat()
+def _portal_day() -> str:
+    """Today in the portal's time zone: "The daily limit resets at midnight based on your time
+    zone setting" (docs/hubspot_objects.md section 6)."""
+    return datetime.now(ZoneInfo(PORTAL_TIME_ZONE)).date().isoformat()
 
 
 @dataclass(frozen=True)
@@ -50,14 +56,15 @@ class V1Decision:
 
 
 class HubSpotLimiter:
-    """Rolling 10-second window plus a daily counter (reset at midnight UTC), per token."""
+    """Rolling 10-second window plus a daily counter (reset at midnight in the portal's time
+    zone), per token. v1 and the CRM objects API of one token share it."""
 
     def __init__(
         self,
         per_10s: int,
         daily: int,
         clock: Callable[[], float] = time.monotonic,
-        day: Callable[[], str] = _utc_day,
+        day: Callable[[], str] = _portal_day,
     ) -> None:
         self.per_10s = per_10s
         self.daily = daily
@@ -67,8 +74,11 @@ class HubSpotLimiter:
         self._windows: dict[str, deque[float]] = {}
         self._days: dict[str, tuple[str, int]] = {}
 
-    def acquire(self, token: str) -> V1Decision:
-        """Admit or refuse one request; the daily budget is checked first (it means stop)."""
+    def acquire(self, token: str, burst: bool = True) -> V1Decision:
+        """Admit or refuse one request; the daily budget is checked first (it means stop).
+
+        burst=False (CRM search): counted in the daily quota only, outside the 10-second window.
+        """
         with self._lock:
             now, today = self._clock(), self._day()
             window = self._windows.setdefault(token, deque())
@@ -80,10 +90,11 @@ class HubSpotLimiter:
             policy = None
             if used_today >= self.daily:
                 policy = POLICY_DAILY
-            elif len(window) >= self.per_10s:
+            elif burst and len(window) >= self.per_10s:
                 policy = POLICY_TEN_SECONDLY
             else:
-                window.append(now)
+                if burst:
+                    window.append(now)
                 used_today += 1
             self._days[token] = (today, used_today)
             return V1Decision(
@@ -93,6 +104,12 @@ class HubSpotLimiter:
                 daily=self.daily,
                 daily_remaining=max(0, self.daily - used_today),
             )
+
+    def used_today(self, token: str) -> int:
+        """Requests of token admitted today (the account's daily API usage)."""
+        with self._lock:
+            day, used = self._days.get(token, ("", 0))
+            return used if day == self._day() else 0
 
     def reset(self) -> None:
         """Forget all consumption."""

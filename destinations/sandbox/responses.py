@@ -86,9 +86,9 @@ def hubspot_error(
     return JSONResponse(body, status, headers=headers)
 
 
-def hubspot_rate_limited(policy: str, headers: dict[str, str]) -> JSONResponse:
+def hubspot_rate_limited(policy: str, headers: dict[str, str] | None) -> JSONResponse:
     """HubSpot's 429 body, naming the policy that refused the request."""
-    window = "daily" if policy == "DAILY" else "ten_secondly_rolling"
+    window = policy.lower()  # DAILY, SECONDLY (search), TEN_SECONDLY_ROLLING
     body = {
         "status": "error",
         "message": f"You have reached your {window} limit.",

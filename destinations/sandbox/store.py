@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from .crm_store import CRM_SCHEMA, CRM_TABLES, CrmStoreMixin
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS v1_engagements (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -26,7 +28,8 @@ CREATE TABLE IF NOT EXISTS v1_engagements (
     last_updated INTEGER NOT NULL,
     associations TEXT NOT NULL,
     attachments TEXT NOT NULL,
-    metadata TEXT NOT NULL
+    metadata TEXT NOT NULL,
+    properties TEXT NOT NULL DEFAULT '{}'
 );
 CREATE TABLE IF NOT EXISTS v2_engagements (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -62,7 +65,7 @@ INSERT INTO sqlite_sequence (name, seq)
 SELECT 'v1_engagements', 999
 WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'v1_engagements')
 """
-_V1_JSON = ("associations", "attachments", "metadata")
+_V1_JSON = ("associations", "attachments", "metadata", "properties")
 _V1_BOOL = ("active",)
 _V2_JSON = ("participants",)
 _V2_BOOL = ("run_workflows", "is_private")
@@ -83,8 +86,12 @@ def _decode(row: sqlite3.Row, json_cols: tuple[str, ...], bool_cols: tuple[str, 
     return out
 
 
-class Store:
-    """Thread-safe engagement storage; rows come back as dicts with JSON columns decoded."""
+class Store(CrmStoreMixin):
+    """Thread-safe engagement storage; rows come back as dicts with JSON columns decoded.
+
+    v1 engagements of type CALL/MEETING are also the CRM objects API's calls/meetings
+    (crm_store.py): one table of objects per portal, one id.
+    """
 
     def __init__(self, path: str | None = None, default_portal: int = 62515) -> None:
         self.path = path
@@ -119,11 +126,17 @@ class Store:
                 conn.execute("PRAGMA busy_timeout=5000")
             self._migrate(conn)
             conn.executescript(_SCHEMA)
+            conn.executescript(CRM_SCHEMA)
             conn.execute(_SEED_V1_SEQUENCE)
             self._conn = conn
         return self._conn
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
+        v1_columns = {r[1] for r in conn.execute("PRAGMA table_info(v1_engagements)")}
+        if v1_columns and "properties" not in v1_columns:  # a file from before the objects API
+            conn.execute(
+                "ALTER TABLE v1_engagements ADD COLUMN properties TEXT NOT NULL DEFAULT '{}'"
+            )
         columns = {r[1] for r in conn.execute("PRAGMA table_info(v2_engagements)")}
         if columns and "workspace" not in columns:
             create = _SCHEMA[_SCHEMA.index("CREATE TABLE IF NOT EXISTS v2_engagements") :]
@@ -154,8 +167,11 @@ class Store:
                 self._conn = None
 
     def reset(self) -> None:
-        """Delete every engagement of both APIs (v1 ids keep increasing)."""
+        """Delete every engagement of both APIs and every custom CRM property (v1 ids keep
+        increasing)."""
         with self._tx() as conn:
+            for table in CRM_TABLES:
+                conn.execute(f"DELETE FROM {table}")
             conn.execute("DELETE FROM v1_engagements")
             conn.execute("DELETE FROM v2_engagements")
 

@@ -39,6 +39,7 @@ ZERO_COUNTS = {
     "read_timeouts": 0,
     "throttled_429": 0,
     "media_timeouts": 0,
+    "locked_423": 0,
 }
 
 
