@@ -264,7 +264,20 @@ def test_a_checkpoint_mid_push_is_a_consistent_copy_with_every_intent_so_far(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("target", ["v2"])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "v2",
+        pytest.param(
+            "v1",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="v1 has no idempotency key: creates after the dead run's last checkpoint "
+                "are sent again (~100 of 588) until a takeover triggers v1 look-ups (issue 11.2)",
+            ),
+        ),
+    ],
+)
 def test_sigkill_mid_push_then_another_machine_finishes_exactly_once(
     tmp_path: Path,
     sandbox: SandboxServer,
@@ -301,7 +314,8 @@ def test_sigkill_mid_push_then_another_machine_finishes_exactly_once(
                 [target],
             ).fetchall()
         )
-    print(f"bucket crash trial {target}: kills={kills} {result} ledger={states}")
+    runs = len(list(tmp_path.glob("machine-*")))
+    print(f"bucket crash trial {target}: kills={kills} runs={runs} {result} ledger={states}")
     assert kills == 2
     assert (result.duplicates, result.missing) == (0, 0), result
     assert result.held == result.records == records
