@@ -195,8 +195,12 @@ def _leased(remote: Remote, lease: Lease, staging: Path, taken: Holder | None) -
                     f"the staging {remote.url} was taken over by another machine while this "
                     f"run lasted; its results stay in {staging}, not uploaded"
                 )
-            with bucket_errors(remote.url):
-                remote.upload(staging)
+            try:
+                with bucket_errors(remote.url):
+                    remote.upload(staging)
+            except BaseException:
+                lease.abandon()  # the bucket lacks this run's work: let the lease expire
+                raise
 
 
 def note_takeover(staging: Path, taken: Holder) -> None:

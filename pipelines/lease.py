@@ -162,6 +162,10 @@ class Lease:
             self._put(self._etag, self._clock(), released=True)
             self._etag = None
 
+    def abandon(self) -> None:
+        """Leave the lease to expire instead of releasing it."""
+        self._etag = None
+
     def _put(self, etag: str | None, now: datetime, released: bool = False) -> bool:
         holder = Holder(
             socket.gethostname(),
