@@ -212,6 +212,11 @@ def note_takeover(staging: Path, taken: Holder) -> None:
         fh.write(json.dumps(asdict(taken)) + "\n")
 
 
+def forget_takeovers(staging: Path) -> None:
+    """After the v1 look-up a takeover owes: the destinations' side is known again."""
+    (Path(pipelines_dir(staging)) / TAKEOVERS).unlink(missing_ok=True)
+
+
 def takeovers(staging: Path) -> list[dict[str, Any]]:
     """The dead holders this staging's lease was taken over from (oldest first)."""
     path = Path(pipelines_dir(staging)) / TAKEOVERS

@@ -264,20 +264,7 @@ def test_a_checkpoint_mid_push_is_a_consistent_copy_with_every_intent_so_far(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "target",
-    [
-        "v2",
-        pytest.param(
-            "v1",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="v1 has no idempotency key: creates after the dead run's last checkpoint "
-                "are sent again (~100 of 588) until a takeover triggers v1 look-ups (issue 11.2)",
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("target", ["v2", "v1"])
 def test_sigkill_mid_push_then_another_machine_finishes_exactly_once(
     tmp_path: Path,
     sandbox: SandboxServer,
