@@ -2,7 +2,8 @@
 
 Exit codes: 0 the run completed (rejections are reported, not failures; see --fail-on-rejects);
 1 the run failed (the one-line message says what to do); 2 usage or configuration error;
-3 the staging is in use by another run (the message names its PID).
+3 the staging is in use by another run (the message names its PID; for a bucket staging, the
+host, PID and since when).
 """
 
 from __future__ import annotations
@@ -66,12 +67,25 @@ def _fail(exc: StopRunError) -> None:
 
 
 def _recorded(staging: Path, command: str, work: Callable[[Any], Any]) -> Any:
-    """Run `work(run)` under the staging's run lock, recorded in `runs`; StopRunError -> exit."""
+    """Run `work(run)` under the staging's run lock, recorded in `runs`; StopRunError -> exit.
+    A bucket staging is leased, downloaded, checkpointed and uploaded around it."""
+    from pipelines.bucket_staging import session
     from pipelines.runs import recorded_run
 
     try:
-        with recorded_run(staging, command) as run:
+        with session(staging, writes=True), recorded_run(staging, command) as run:
             return work(run)
+    except StopRunError as exc:
+        _fail(exc)
+
+
+def _read(staging: Path, read: Callable[[], Any]) -> Any:
+    """`read()` on the staging (a bucket staging: on a fresh download); StopRunError -> exit."""
+    from pipelines.bucket_staging import session
+
+    try:
+        with session(staging, writes=False):
+            return read()
     except StopRunError as exc:
         _fail(exc)
 
@@ -301,10 +315,7 @@ def status_cmd(
     """Counts per table and per delivery state, and the most common rejection reasons."""
     from pipelines.status import status
 
-    try:
-        data = status(staging, job=job, target=target)
-    except StopRunError as exc:
-        _fail(exc)
+    data = _read(staging, lambda: status(staging, job=job, target=target))
     report.emit_json(data) if json else report.status_tables(data)
 
 
@@ -313,10 +324,7 @@ def explain_cmd(external_id: str, staging: Staging = DEFAULT, json: Json = False
     """A record's whole story: source row, canonical record, requests, every delivery attempt."""
     from pipelines.inspect import explain
 
-    try:
-        data = explain(staging, external_id)
-    except StopRunError as exc:
-        _fail(exc)
+    data = _read(staging, lambda: explain(staging, external_id))
     report.emit_json(data) if json else report.explain(data)
 
 
@@ -381,10 +389,7 @@ def sql_cmd(query: str, staging: Staging = DEFAULT, json: Json = False) -> None:
     """Run a read-only SQL query on the staging (tables of schema engagements, unqualified)."""
     from pipelines.inspect import sql
 
-    try:
-        data = sql(staging, query)
-    except StopRunError as exc:
-        _fail(exc)
+    data = _read(staging, lambda: sql(staging, query))
     if json:
         report.emit_json([dict(zip(data["columns"], row, strict=True)) for row in data["rows"]])
     else:

@@ -8,9 +8,36 @@ from typing import Annotated, Any
 
 import typer
 
+from destinations.engagements.errors import ConfigError
 from destinations.engagements.staging_db import DEFAULT_STAGING
 
-Staging = Annotated[Path, typer.Option("--staging", help="DuckDB staging file.")]
+
+def staging_option(ctx: typer.Context, param: typer.CallbackParam, value: str) -> Path:
+    """--staging: a local file, or a bucket URL turned into the local working copy the command
+    runs on (pipelines/bucket_staging.py); not given, `staging` of `[engagement_sync]` applies."""
+    from pipelines import bucket_staging
+    from pipelines.buckets import is_bucket_url
+
+    source = ctx.get_parameter_source(str(param.name))
+    if value == DEFAULT_STAGING and getattr(source, "name", "") == "DEFAULT":  # typer's click
+        value = bucket_staging.configured_staging() or value
+    if not is_bucket_url(value):
+        return Path(value)
+    try:
+        return bucket_staging.working_copy(value, ctx.info_name in bucket_staging.READ_ONLY)
+    except ConfigError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+Staging = Annotated[
+    Path,
+    typer.Option(
+        "--staging",
+        help="DuckDB staging file, or a bucket URL (s3://bucket/path/sync.duckdb).",
+        parser=str,
+        callback=staging_option,
+    ),
+]
 DEFAULT = Path(DEFAULT_STAGING)
 Json = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
 JobName = Annotated[str | None, typer.Option("--job", help="One job from .dlt/config.toml.")]

@@ -33,6 +33,7 @@ from destinations.engagements.sink import (
 from destinations.engagements.staging_db import opened, table_exists
 from destinations.engagements.states import sendable_sql, standings_sql
 from pipelines import dryrun, workspace
+from pipelines.bucket_staging import forget_takeovers, takeovers
 from pipelines.destination_identity import identify
 from pipelines.destinations_config import DestinationSettings
 from pipelines.lookup import LookupReport, delivered_any, look_up_pending
@@ -160,11 +161,12 @@ def name_destination(
                 look_up
                 and settings.target == "v1"
                 and table_exists(con, "v1_requests")
-                and not delivered_any(con, destination, "v1")
-            ):
+                and (not delivered_any(con, destination, "v1") or takeovers(staging))
+            ):  # a takeover: the dead run's sends after its last checkpoint are unrecorded
                 found = look_up_pending(
                     con, client, destination, scope.sql("v1", destination), run_id
                 )
+                forget_takeovers(staging)
     except TransientError as exc:
         raise StopRunError(
             f"{settings.target}: could not read what the destination already holds ({exc}); "

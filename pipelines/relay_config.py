@@ -15,20 +15,14 @@ from __future__ import annotations
 import base64
 
 from dlt.common.configuration import configspec, resolve_configuration
-from dlt.common.configuration.exceptions import ConfigurationException
 from dlt.common.configuration.specs import BaseConfiguration
-from dlt.common.exceptions import MissingDependencyException
-from dlt.common.storages.configuration import FilesystemConfiguration
-from dlt.common.storages.fsspec_filesystem import fsspec_from_config
 from dlt.common.typing import TSecretStrValue
 
 from destinations.engagements.relay import RelayConfig
+from pipelines.buckets import bucket_filesystem
 from pipelines.jobs import Job, allow_loopback_media, resolve_host
 from sources.engagements.relay import SOURCE_AUTH, RelaySettings
 from sources.errors import ConfigError
-
-# SigV2 presigned links are deprecated on AWS; dlt leaves botocore's choice open.
-_S3_CONFIG = {"signature_version": "s3v4"}
 
 
 @configspec
@@ -96,25 +90,10 @@ def source_headers(settings: RelaySettings) -> tuple[dict[str, str], str]:
 
 def _bucket(settings: RelaySettings) -> tuple[object, str]:
     """An authenticated fsspec filesystem for the relay bucket, and the prefix's path in it."""
-    try:
-        config = resolve_configuration(
-            FilesystemConfiguration(settings.url),
-            sections=("engagement_sync", "relay", settings.job),
-        )
-        if config.protocol == "s3":  # botocore Config, merged by dlt with its own
-            kwargs = dict(config.kwargs or {})
-            kwargs["config_kwargs"] = {**_S3_CONFIG, **kwargs.get("config_kwargs", {})}
-            config.kwargs = kwargs
-        return fsspec_from_config(config)
-    except MissingDependencyException:
-        extra = settings.url.split("://", 1)[0].replace("gcs", "gs")
-        raise ConfigError(
-            f"job {settings.job}: relay {settings.url} needs the {extra} extra; "
-            f'pip install "engagement-sync[{extra}]"'
-        ) from None
-    except ConfigurationException as exc:
-        raise ConfigError(
-            f"job {settings.job}: relay {settings.url}: the bucket configuration is incomplete "
-            f"({type(exc).__name__}); set [engagement_sync.relay.credentials] in "
-            ".dlt/secrets.toml (see README, Recording relay)"
-        ) from None
+    return bucket_filesystem(
+        settings.url,
+        ("engagement_sync", "relay", settings.job),
+        f"job {settings.job}: relay",
+        "set [engagement_sync.relay.credentials] in .dlt/secrets.toml "
+        "(see README, Recording relay)",
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -71,7 +72,9 @@ class Ledger:
         self._lock = threading.Lock()
         self._writer = GroupCommit(con, self._lock)
         self.destination, self.target, self.run_id = destination, target, run_id
+        self.rows_written = 0
         ensure_ledger(con)
+        _open.add(self)
 
     def states(self, requests: dict[str, str]) -> dict[str, LedgerState]:
         """State, standing, last intent and history of each external_id -> content hash given
@@ -155,8 +158,16 @@ class Ledger:
             )
             return {r[0] for r in rows.fetchall()}
 
+    def snapshot(self, copy: Callable[[], object]) -> None:
+        """Run `copy` (of the staging file) between two ledger writes, right after a CHECKPOINT:
+        a consistent copy while the push goes on (a bucket staging's checkpoints)."""
+        with self._lock:
+            self._con.execute("CHECKPOINT")
+            copy()
+
     def stop_writer(self) -> None:
         """Stop the writer thread; the connection stays open (its owner closes it)."""
+        _open.discard(self)
         self._writer.close()
 
     def close(self) -> None:
@@ -171,6 +182,7 @@ class Ledger:
     def _row(
         self, external_id: str, phase: str, state: str | None, **values: object
     ) -> dict[str, object]:
+        self.rows_written += 1
         return {
             "run_id": self.run_id,
             "pid": os.getpid(),
@@ -181,6 +193,14 @@ class Ledger:
             "state": state,
             **values,
         }
+
+
+_open: set[Ledger] = set()  # the ledgers of pushes under way in this process
+
+
+def open_ledgers() -> list[Ledger]:
+    """The ledgers of the pushes under way (a bucket staging checkpoints through them)."""
+    return list(_open)
 
 
 # One definition: the delivery_states view and STANDING (states.py).

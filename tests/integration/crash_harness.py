@@ -3,7 +3,8 @@
 A subprocess runs `engagement-sync push` against a sandbox that lives in the calling process
 (so it outlives the kills); it is SIGKILLed at a seeded random create (an event the sandbox
 reports, never a delay), then run again, until a run completes with nothing pending. The
-sandbox's store then says whether each staged request became exactly one engagement.
+sandbox's store then says whether each staged request became exactly one engagement. `Where`
+lets each run happen elsewhere: a bucket staging, another working directory (another machine).
 """
 
 from __future__ import annotations
@@ -46,6 +47,19 @@ def push_env(sandbox: SandboxServer, target: str, concurrency: int = 8) -> dict[
     return env
 
 
+@dataclass(frozen=True)
+class Where:
+    """Where each run happens: `staging` as passed to --staging (a path or a bucket URL), the
+    working directory of attempt N (another folder: another machine), how many requests are
+    staged (for a bucket staging the test counts them), and what happens before each attempt
+    (e.g. the dead run's lease expiring)."""
+
+    staging: str
+    cwd: Callable[[int], Path]
+    staged: int
+    before: Callable[[int], None] = lambda attempt: None
+
+
 def run_until_done(
     staging: Path,
     target: str,
@@ -53,6 +67,7 @@ def run_until_done(
     rng: random.Random,
     sandbox: SandboxServer,
     kills: int = 2,
+    where: Where | None = None,
 ) -> int:
     """Push, SIGKILLing each of the first `kills` runs at its Nth create; returns kills done.
 
@@ -60,22 +75,18 @@ def run_until_done(
     right after the engagement is stored and before it is answered (that response is lost too):
     the kill point is an event, so it falls mid-run however fast or busy the machine is.
     """
-    command = [
-        sys.executable,
-        "-m",
-        "pipelines.cli",
-        "push",
-        "--staging",
-        str(staging),
-        "--target",
-        target,
-        "--json",
-    ]
+    if where is None:
+        where = Where(str(staging), lambda _: staging.parent, _staged_count(staging, target))
+    command = [sys.executable, "-m", "pipelines.cli", "push", "--staging", where.staging]
+    command += ["--target", target, "--json"]
     done_kills = 0
     for attempt in range(kills + 10):
-        killer = _arm_killer(target, sandbox, staging, rng, attempt < kills)
+        where.before(attempt)
+        killer = _arm_killer(target, sandbox, where.staged, rng, attempt < kills)
+        cwd = where.cwd(attempt)
+        cwd.mkdir(parents=True, exist_ok=True)
         killer.process = process = subprocess.Popen(
-            command, env=env, cwd=staging.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            command, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
         try:
             out, err = process.communicate(timeout=300)
@@ -112,11 +123,11 @@ class _Killer:
 def _arm_killer(
     target: str,
     sandbox: SandboxServer,
-    staging: Path,
+    staged: int,
     rng: random.Random,
     armed: bool,
 ) -> _Killer:
-    missing = _staged_count(staging, target) - _held_count(sandbox, target)
+    missing = staged - _held_count(sandbox, target)
     left = rng.randint(1, missing - 1) if armed and missing > 1 else 0
     killer = _Killer(target, left)
     if left:
