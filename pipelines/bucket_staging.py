@@ -28,11 +28,11 @@ from typing import Any
 import dlt
 import duckdb
 
-from destinations.engagements.errors import ConfigError, StagingLockedError, StopRunError
 from pipelines.buckets import bucket_filesystem
 from pipelines.checkpoints import Checkpointer
 from pipelines.lease import DEFAULT_TTL, Holder, Lease, Renewer
 from pipelines.workspace import pipelines_dir
+from sources.errors import ConfigError, StagingLockedError, StopRunError
 
 READ_ONLY = frozenset({"status", "explain", "sql", "report"})
 SECTION = "engagement_sync"

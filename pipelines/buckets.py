@@ -17,7 +17,7 @@ from dlt.common.exceptions import MissingDependencyException
 from dlt.common.storages.configuration import FilesystemConfiguration
 from dlt.common.storages.fsspec_filesystem import fsspec_from_config
 
-from destinations.engagements.errors import ConfigError
+from sources.errors import ConfigError
 
 # SigV2 presigned links are deprecated on AWS; dlt leaves botocore's choice open.
 _S3_CONFIG = {"signature_version": "s3v4"}

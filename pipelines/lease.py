@@ -24,7 +24,7 @@ from typing import Any
 
 from fsspec.asyn import sync
 
-from destinations.engagements.errors import StagingLockedError
+from sources.errors import StagingLockedError
 
 DEFAULT_TTL = 15 * 60.0  # seconds
 # 412 / 409 from a conditional write; NoSuchKey: an If-Match on a lease deleted meanwhile.

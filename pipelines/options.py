@@ -8,8 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
-from destinations.engagements.errors import ConfigError
 from destinations.engagements.staging_db import DEFAULT_STAGING
+from sources.errors import ConfigError
 
 
 def staging_option(ctx: typer.Context, param: typer.CallbackParam, value: str) -> Path:
