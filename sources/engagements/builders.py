@@ -29,6 +29,7 @@ V2_TRANSCRIPT_BYTES = 950_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS_2000 = 946_684_800_000
 _MS_2100 = 4_102_444_800_000
+MAX_DURATION_MS = 7 * 24 * 3_600_000  # a call or meeting longer than a week is a unit slip
 _GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 
 _HUBSPOT_CALL_STATUS = {
@@ -78,6 +79,19 @@ def _ms_problem(target: str, name: str, ms: int | None) -> Rejection | None:
     return None
 
 
+def duration_problem(target: str | None, ms: int | None) -> Rejection | None:
+    """A negative duration, or one over a week (policy): a unit slip or a corrupt value."""
+    if ms is not None and not 0 <= ms <= MAX_DURATION_MS:
+        return Rejection(
+            target,
+            "bad_duration",
+            "duration_ms",
+            f"duration_ms={ms} is not between 0 and {MAX_DURATION_MS} (7 days, policy); "
+            "check the duration column's unit",
+        )
+    return None
+
+
 def build_v1_request(record: CanonicalRecord, settings: BuildSettings) -> BuiltRequest | Rejection:
     """HubSpot Engagements v1 `{engagement, associations, metadata}` for a CALL or MEETING."""
     start_ms = to_ms(record.get("started_at"))
@@ -87,6 +101,8 @@ def build_v1_request(record: CanonicalRecord, settings: BuildSettings) -> BuiltR
     for name, ms in (("timestamp", start_ms), ("endTime", end_ms)):
         if problem := _ms_problem("v1", name, ms):
             return problem
+    if problem := duration_problem("v1", record.get("duration_ms")):
+        return problem
     contacts = list(record.get("contact_ids") or []) or _mapped_contacts(record, settings)
     if not contacts and not settings.allow_unassociated:
         return Rejection(
@@ -178,6 +194,9 @@ def build_v2_request(record: CanonicalRecord, settings: BuildSettings) -> BuiltR
             "external_id",
             f"external_id has {len(external_id)} characters (limit 500)",
         )
+    # The targets agree on what time is valid: a start v1 refuses never reaches v2 either.
+    if problem := _ms_problem("v2", "start_at", to_ms(record.get("started_at"))):
+        return problem
     media_url = record.get("recording_url")
     if not media_url:
         return Rejection(

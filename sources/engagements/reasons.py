@@ -37,6 +37,28 @@ _REASONS = (
         "check the file's format and encoding",
     ),
     Reason(
+        "ragged_line",
+        "a CSV line has more or fewer cells than the header (the rest of the file is read)",
+        "check the line named in the message: an unquoted comma or a cut line",
+    ),
+    Reason(
+        "bad_encoding",
+        "a line of a UTF-8 file holds bytes that are not UTF-8 (the rest of the file is read)",
+        "re-export the file as UTF-8, or fix the line named in the message",
+    ),
+    Reason(
+        "field_too_large",
+        "a cell is over 2 MiB (FIELD_LIMIT_BYTES in sources/exports/readers.py)",
+        "check the column named in the message; a cell that large is not a call field",
+        policy=True,
+    ),
+    Reason(
+        "bad_duration",
+        "the duration is negative or over 7 days (MAX_DURATION_MS)",
+        "check the duration column's unit (seconds, ms, minutes)",
+        policy=True,
+    ),
+    Reason(
         "external_id_too_long",
         "external_id is longer than 500 characters",
         "use a shorter prefix; ids are never truncated, that would merge records",
@@ -118,7 +140,8 @@ _REASONS = (
     ),
     Reason(
         "timestamp_out_of_range",
-        "a time lies outside 2000-2100 (seconds/ms slip?)",
+        "a time lies outside 2000-2100 (seconds/ms slip?); for the record (target NULL) when "
+        "no target could take it, else for v1 (timestamp, endTime) or v2 (start_at)",
         "check the time column's unit",
         policy=True,
     ),

@@ -116,6 +116,8 @@ v AS (
     SELECT *,
            CASE WHEN started_at IS NULL THEN 'bad_timestamp'
                 WHEN start_out OR end_out THEN 'timestamp_out_of_range'
+                WHEN NOT coalesce(duration_ms BETWEEN 0 AND {max_duration_ms}, true)
+                    THEN 'bad_duration'
                 WHEN len(coalesce(contact_ids, [])) = 0 AND NOT {allow_unassociated}
                     THEN 'no_contact' END AS reason
     FROM t
@@ -124,12 +126,16 @@ SELECT external_id, ? AS job, kind, source_system, started_at, source_file, sour
        CASE WHEN reason = 'bad_timestamp' THEN 'started_at'
             WHEN reason = 'timestamp_out_of_range' AND start_out THEN 'timestamp'
             WHEN reason = 'timestamp_out_of_range' THEN 'endTime'
+            WHEN reason = 'bad_duration' THEN 'duration_ms'
             WHEN reason = 'no_contact' THEN 'contact_ids' END AS field,
        CASE WHEN reason = 'bad_timestamp' THEN 'the record has no start time'
             WHEN reason = 'timestamp_out_of_range'
                 THEN CASE WHEN start_out THEN 'timestamp=' || start_ms
                           ELSE 'endTime=' || end_ms END
                      || ' is not a time between 2000 and 2100 in ms (policy)'
+            WHEN reason = 'bad_duration'
+                THEN 'duration_ms=' || duration_ms || ' is not between 0 and {max_duration_ms} '
+                     || '(7 days, policy); check the duration column''s unit'
             WHEN reason = 'no_contact'
                 THEN 'no contact matches the record''s phones or emails; add it to the '
                      || 'contact map or set allow_unassociated = true' END AS message,
@@ -166,7 +172,9 @@ WITH p AS (
                         OR (lower(coalesce(x.email, '')) = owner_key AND owner_key <> '')})
                AS parties,
            len(list_filter(coalesce(participants, []), x -> x.phone <> '' AND NOT e164(x.phone)))
-               AS bad_phones
+               AS bad_phones,
+           coalesce(NOT epoch_ms(started_at) BETWEEN 946684800000 AND 4102444799999, false)
+               AS start_out
     FROM r WHERE plain
 ),
 q AS (
@@ -186,11 +194,16 @@ s AS (
 )
 SELECT external_id, ? AS job, kind, source_system, started_at, source_file, source_row,
        CASE WHEN length(external_id) > 500 THEN 'external_id_too_long'
+            WHEN start_out THEN 'timestamp_out_of_range'
             WHEN recording_url IS NULL OR recording_url = '' THEN 'no_media_url'
             WHEN url_code IS NOT NULL THEN url_code END AS reason,
-       CASE WHEN length(external_id) > 500 THEN 'external_id' ELSE 'recording_url' END AS field,
+       CASE WHEN length(external_id) > 500 THEN 'external_id'
+            WHEN start_out THEN 'start_at' ELSE 'recording_url' END AS field,
        CASE WHEN length(external_id) > 500
                 THEN 'external_id has ' || length(external_id) || ' characters (limit 500)'
+            WHEN start_out
+                THEN 'start_at=' || epoch_ms(started_at)
+                     || ' is not a time between 2000 and 2100 in ms (policy)'
             WHEN recording_url IS NULL OR recording_url = ''
                 THEN 'the record has no recording; v2 creates engagements from media'
             ELSE url_message END AS message,

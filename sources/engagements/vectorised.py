@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sources.engagements import requests_sql, titles
-from sources.engagements.builders import V1_BODY_LIMIT, call_outcome
+from sources.engagements.builders import MAX_DURATION_MS, V1_BODY_LIMIT, call_outcome
 from sources.engagements.media_access import needs_auth_host
 from sources.engagements.media_url import check_media_url
 from sources.engagements.settings import BuildSettings
@@ -138,6 +138,7 @@ def _constants(settings: BuildSettings) -> dict[str, str]:
         "is_private": "NULL" if settings.is_private is None else str(settings.is_private).lower(),
         "source_system": _literal(settings.source_system[:100]),
         "v1_body_limit": str(V1_BODY_LIMIT),
+        "max_duration_ms": str(MAX_DURATION_MS),
         "no_contact_map": "true"
         if not settings.contacts.by_phone and not settings.contacts.by_email
         else "false",

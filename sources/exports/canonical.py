@@ -141,12 +141,25 @@ def assemble(columns: Mapping[str, Any], num_rows: int) -> pa.Table:
         if value is None:
             arrays.append(pa.nulls(num_rows, fld.type))
         else:
-            arrays.append(
-                pc.cast(value, fld.type)
-                if not isinstance(value, list)
-                else pa.array(value, fld.type)
-            )
+            arrays.append(_column(value, fld.type))
     return pa.Table.from_arrays([_whole(a) for a in arrays], schema=CANONICAL_SCHEMA)
+
+
+# What Python's datetime holds (0001-01-01 .. 9999-12-31): a time beyond it is clamped to the
+# boundary so that no value can abort the stage; limits.py then rejects it as out of range.
+_MIN_MS, _MAX_MS = -62_135_596_800_000, 253_402_300_799_999
+
+
+def _column(value: Any, type_: pa.DataType) -> Any:
+    if isinstance(value, list):
+        return pa.array(value, type_)
+    if pa.types.is_timestamp(type_) and pa.types.is_timestamp(value.type):
+        ms = pc.cast(pc.cast(value, pa.timestamp("ms", tz="UTC"), safe=False), pa.int64())
+        ms = pc.min_element_wise(
+            pc.max_element_wise(ms, _MIN_MS, skip_nulls=False), _MAX_MS, skip_nulls=False
+        )
+        return pc.cast(pc.cast(ms, pa.timestamp("ms", tz="UTC")), type_)
+    return pc.cast(value, type_)
 
 
 def _whole(array: Any) -> pa.Array:

@@ -48,7 +48,9 @@ def parse_int(values: pa.ChunkedArray) -> pa.ChunkedArray:
 
 
 def seconds_to_ms(values: pa.ChunkedArray) -> pa.ChunkedArray:
-    return pc.multiply(parse_int(values), 1000)
+    """Whole seconds -> ms; a number too large saturates at ±2^53 ms (see to_ms), never wraps."""
+    whole = pc.match_substring_regex(pc.utf8_trim_whitespace(values), r"^-?\d+$")
+    return pc.if_else(whole, to_ms(values, "s"), None)
 
 
 def map_values(values: pa.ChunkedArray, table: Mapping[str, str], default: str | None) -> pa.Array:
@@ -176,13 +178,20 @@ def parse_number(values: pa.ChunkedArray) -> pa.ChunkedArray:
 
 
 def to_ms(values: pa.ChunkedArray, unit: str) -> pa.ChunkedArray:
-    """Numbers in `unit` (ms, s, min, h; decimals allowed) -> whole ms, exact for integers."""
+    """Numbers in `unit` (ms, s, min, h; decimals allowed) -> whole ms, exact for integers.
+
+    A number beyond ±2^53 ms (285,000 years) saturates there instead of overflowing, so an
+    absurd value stays visible as absurd (limits.py rejects it) rather than wrapping around."""
     factor = UNIT_MS[unit]
     ints = parse_int(values)
     exact = pc.if_else(pc.less_equal(pc.abs(ints), _MAX_MS // factor), ints, None)
     scaled = pc.round(pc.multiply(parse_number(values), float(factor)))
-    approx = pc.if_else(pc.less(pc.abs(scaled), float(_MAX_MS)), scaled, None)
-    return pc.coalesce(pc.multiply(exact, factor), pc.cast(approx, pa.int64()))
+    bounded = pc.max_element_wise(
+        pc.min_element_wise(scaled, float(_MAX_MS), skip_nulls=False),
+        float(-_MAX_MS),
+        skip_nulls=False,
+    )
+    return pc.coalesce(pc.multiply(exact, factor), pc.cast(bounded, pa.int64()))
 
 
 def parse_epoch(values: pa.ChunkedArray, unit: str = "s") -> pa.ChunkedArray:
@@ -190,7 +199,7 @@ def parse_epoch(values: pa.ChunkedArray, unit: str = "s") -> pa.ChunkedArray:
     return pc.cast(to_ms(values, unit), TIMESTAMP)
 
 
-_HMS = r"^\s*(?:(?P<h>\d+):)?(?P<m>\d{1,2}):(?P<s>\d{2})(?:[.,](?P<f>\d{1,3}))?\s*$"
+_HMS = r"^\s*(?:(?P<h>\d{1,9}):)?(?P<m>\d{1,2}):(?P<s>\d{2})(?:[.,](?P<f>\d{1,3}))?\s*$"
 
 
 def parse_hms(values: pa.ChunkedArray) -> pa.ChunkedArray:

@@ -8,6 +8,7 @@ staged, folded (counted) or rejected (DESIGN invariant 2).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +25,7 @@ from sources.engagements.builders import (
 )
 from sources.engagements.model import PROVENANCE_COLUMNS, CanonicalRecord
 from sources.engagements.settings import BuildSettings
+from sources.exports import limits
 from sources.exports.canonical import MappedRows, RowRejection
 
 REQUEST_SCHEMA = pa.schema(
@@ -73,7 +75,8 @@ class StageOutputs:
 def build_outputs(
     mapped: MappedRows, settings: BuildSettings, job: str, targets: tuple[str, ...] = ("v1", "v2")
 ) -> StageOutputs:
-    records = mapped.records
+    records, out_of_bounds = limits.check_records(mapped.records)
+    mapped.rejections = mapped.rejections + out_of_bounds
     built = vectorised.build(records, settings, job, targets)
     python_hashes: list[str] = []  # of the rows builders.py builds, in row order
     parts: dict[str, list[pa.Table]] = {
@@ -219,5 +222,7 @@ def _row_rejection(r: RowRejection, job: str, source_system: str) -> dict[str, A
         "source_system": source_system,
         "source_file": r.source_file,
         "source_row": r.source_row,
-        "raw": orjson.dumps(dict(r.raw), default=str).decode(),
+        "raw": orjson.dumps(
+            dict(r.raw) if isinstance(r.raw, Mapping) else r.raw, default=str
+        ).decode(),
     }
