@@ -195,8 +195,8 @@ def build_v2_request(record: CanonicalRecord, settings: BuildSettings) -> BuiltR
             f"external_id has {len(external_id)} characters (limit 500)",
         )
     # The targets agree on what time is valid: a start v1 refuses never reaches v2 either.
-    if problem := _ms_problem("v2", "start_at", to_ms(record.get("started_at"))):
-        return problem
+    if out_of_range := _ms_problem("v2", "start_at", to_ms(record.get("started_at"))):
+        return out_of_range
     media_url = record.get("recording_url")
     if not media_url:
         return Rejection(

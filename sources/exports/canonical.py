@@ -11,10 +11,9 @@ import pyarrow.compute as pc
 
 from sources.engagements.model import CANONICAL_SCHEMA, PARTICIPANT_TYPE
 from sources.exports import common
-from sources.exports.readers import Collection
+from sources.exports.collection import ROW_COL, Collection
 
 FILE_COL = "_source_file"
-ROW_COL = "_source_row"
 
 
 @dataclass(frozen=True)
@@ -43,7 +42,7 @@ class RowRejection:
     message: str
     source_file: str
     source_row: int
-    raw: Mapping[str, Any]
+    raw: Any  # the row's cells (a mapping), or the JSON value of a row that is not an object
     external_id: str | None = None
 
 
@@ -74,6 +73,15 @@ def unreadable_file(path: str, error: Exception) -> RowRejection:
     return RowRejection("unreadable_file", "*", str(error), path, 0, {"file": path})
 
 
+def line_rejections(path: str, collections: list[Collection]) -> list[RowRejection]:
+    """The rows a reader refused (ragged, badly encoded, too large), each with its number."""
+    return [
+        RowRejection(p.reason, p.field, p.message, path, p.row, p.raw)
+        for c in collections
+        for p in c.problems
+    ]
+
+
 def supersede(new: pa.Table | None, old: pa.Table | None, key: str) -> pa.Table | None:
     """Lookup rows: `new`, plus the `old` ones (cast to new's columns) for keys new lacks."""
     if old is None or old.num_rows == 0:
@@ -92,6 +100,9 @@ def with_provenance(files: list[SourceFile], names: tuple[str, ...]) -> pa.Table
         for coll in source.collections:
             if coll.name in names and coll.rows.num_rows and FILE_COL in coll.rows.column_names:
                 tables.append(coll.rows)  # a partition's rows keep their original file and row
+            elif coll.name in names and coll.rows.num_rows and ROW_COL in coll.rows.column_names:
+                n = coll.rows.num_rows  # the reader dropped rows: its numbers are the true ones
+                tables.append(coll.rows.append_column(FILE_COL, pa.array([source.path] * n)))
             elif coll.name in names and coll.rows.num_rows:
                 n = coll.rows.num_rows
                 tables.append(
@@ -117,7 +128,8 @@ def reject(
             message,
             row.pop(FILE_COL),
             row.pop(ROW_COL),
-            {k: v for k, v in row.items() if v is not None and not k.startswith("_")},
+            # `_raw`: a JSON value that is not an object (5, null, [1,2]), kept as its text
+            {k: v for k, v in row.items() if v is not None and (k == "_raw" or k[0] != "_")},
         )
         for row in bad.to_pylist()
     ]

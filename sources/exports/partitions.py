@@ -33,6 +33,7 @@ from sources.exports.canonical import (
     ROW_COL,
     RowRejection,
     SourceFile,
+    line_rejections,
     unreadable_file,
 )
 from sources.exports.readers import (
@@ -80,15 +81,15 @@ def blocks(
 ) -> Iterator[Collection]:
     """The file's collections, CSVs in blocks of a few MB, each named the preset's way."""
     if file.path.lower().endswith(".csv") and file.open is not None:
-        found: Iterator[Collection] = (
-            Collection("rows", t) for t in iter_csv(file.path, file.open)
-        )
+        found: Iterator[Collection] = iter_csv(file.path, file.open)
     else:
         found = iter(read_collections(file.path, file.read_bytes()))
     for collection in found:
-        named = [SourceFile(file.path, [collection])]
+        named = [SourceFile(file.path, [Collection(collection.name, collection.rows)])]
         name_collections(named)
-        yield named[0].collections[0]
+        yield Collection(
+            named[0].collections[0].name, named[0].collections[0].rows, collection.problems
+        )
 
 
 @dataclass
@@ -127,8 +128,10 @@ class Spill:
     def add(self, files: list[ExportFile]) -> None:
         for file in files:
             parts = _FileParts(file.path)
+            refused = []
             try:
                 for collection in blocks(file, self.name_collections):
+                    refused += line_rejections(file.path, [collection])
                     self._route(len(self.files), parts, collection)
             except UnreadableFileError as exc:
                 self._close(parts, delete=True)
@@ -138,6 +141,7 @@ class Spill:
                 continue
             self._close(parts)
             self.files.append(parts)
+            self.unreadable += refused  # rows refused alone: counted as read, like files
 
     def side_for(self, sources: list[SourceFile]) -> dict[str, pa.Table]:
         """The lookup rows the rows of `sources` (a partition) want, one per key."""
@@ -221,9 +225,10 @@ class Spill:
         elif name in self.keys and rows.num_rows:
             first = parts.rows.get(name, 0) + 1
             parts.rows[name] = first + rows.num_rows - 1
-            rows = rows.append_column(
-                FILE_COL, pa.array([parts.path] * rows.num_rows)
-            ).append_column(ROW_COL, pa.array(range(first, first + rows.num_rows), pa.int64()))
+            if ROW_COL not in rows.column_names:  # a CSV block numbers its rows itself
+                numbers = pa.array(range(first, first + rows.num_rows), pa.int64())
+                rows = rows.append_column(ROW_COL, numbers)
+            rows = rows.append_column(FILE_COL, pa.array([parts.path] * rows.num_rows))
             self._spill(index, parts, name, rows)
         elif name not in self.keys:
             parts.whole.append(collection)

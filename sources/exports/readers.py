@@ -8,29 +8,24 @@ text) so CSV and JSON exports of one system map through the same code. Pure: byt
 from __future__ import annotations
 
 import codecs
-import csv
 import gzip
 import io
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any, BinaryIO
 
 import orjson
 import pyarrow as pa
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from sources.errors import UnreadableFileError
+from sources.exports.collection import ROW_COL, SHOWN_BYTES, Collection, LineProblem
+from sources.exports.screen import BLOCK_BYTES, csv_blocks, screened
 
 LIST_KEYS = ("calls", "recordings", "meetings", "records", "data", "results")
 
 
-@dataclass(frozen=True)
-class Collection:
-    name: str  # "calls", "recordings", … or "rows" when the file does not say
-    rows: pa.Table  # all columns string
 
 
 def read_collections(file_name: str, data: bytes) -> list[Collection]:
@@ -40,13 +35,16 @@ def read_collections(file_name: str, data: bytes) -> list[Collection]:
         if name.endswith(".gz"):
             data, name = gzip.decompress(data), name[:-3]
         if name.endswith(".csv"):
-            return [Collection("rows", read_csv(data))]
+            return [_csv_collection(data)]
         if name.endswith((".jsonl", ".ndjson")):
-            return [Collection("rows", records_to_table(_jsonl(data)))]
+            return [_jsonl(data.removeprefix(codecs.BOM_UTF8))]
         if name.endswith(".json"):
-            return _json_document(orjson.loads(data))
+            return [
+                screened(c)
+                for c in _json_document(orjson.loads(data.removeprefix(codecs.BOM_UTF8)))
+            ]
         if name.endswith(".parquet"):
-            return [Collection("rows", _stringify(pq.read_table(io.BytesIO(data))))]
+            return [screened(Collection("rows", _stringify(pq.read_table(io.BytesIO(data)))))]
     except (
         orjson.JSONDecodeError,
         pa.ArrowInvalid,
@@ -54,68 +52,65 @@ def read_collections(file_name: str, data: bytes) -> list[Collection]:
         EOFError,
         gzip.BadGzipFile,
     ) as exc:
-        raise UnreadableFileError(f"{file_name}: {exc}") from exc
+        raise UnreadableFileError(f"{file_name}: {_why(exc)}") from exc
     raise UnreadableFileError(f"{file_name}: unsupported file type (csv, json, jsonl, parquet)")
 
 
 Opener = Callable[[], BinaryIO]
-BLOCK_BYTES = 8 << 20
 
 
 def read_csv(data: bytes) -> pa.Table:
     """A CSV as all-string columns; UTF-8 (BOM allowed), falling back to Windows-1252."""
-    return pa.concat_tables(_csv_tables(lambda: io.BytesIO(data)))
+    return _csv_collection(data).rows
 
 
-def iter_csv(file_name: str, open_file: Opener) -> Iterator[pa.Table]:
-    """The same as read_csv, as tables of a few MB each: the file is never whole in memory."""
+def _csv_collection(data: bytes) -> Collection:
+    parts = list(csv_blocks(lambda: io.BytesIO(data)))
+    problems = tuple(p for c in parts for p in c.problems)
+    rows = pa.concat_tables([c.rows for c in parts])
+    if not problems and ROW_COL in rows.column_names:
+        rows = rows.drop_columns([ROW_COL])
+    return Collection("rows", rows, problems)
+
+
+def iter_csv(file_name: str, open_file: Opener) -> Iterator[Collection]:
+    """The same as read_csv, in blocks of a few MB each: the file is never whole in memory."""
     try:
-        yield from _csv_tables(open_file)
+        yield from csv_blocks(open_file)
     except (pa.ArrowInvalid, UnicodeDecodeError, OSError) as exc:
-        raise UnreadableFileError(f"{file_name}: {exc}") from exc
+        raise UnreadableFileError(f"{file_name}: {_why(exc)}") from exc
 
 
-def _csv_tables(open_file: Opener) -> Iterator[pa.Table]:
-    """At least one table (an empty one for a header-only file; no columns for an empty one)."""
-    encoding, head = _encoding_and_head(open_file)
-    names = next(csv.reader(io.StringIO(head)), [])
-    if not names:
-        yield pa.table({})
-        return
-    with open_file() as fh:
-        reader = pacsv.open_csv(
-            fh,
-            read_options=pacsv.ReadOptions(encoding=encoding, block_size=BLOCK_BYTES),
-            convert_options=pacsv.ConvertOptions(
-                column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=True
-            ),
+def _why(exc: Exception) -> str:
+    if "straddl" in str(exc):
+        return (
+            f"a CSV row is larger than {BLOCK_BYTES >> 20} MiB (BLOCK_BYTES), so the file "
+            "cannot be split around it; cells over 2 MiB are refused anyway (field_too_large)"
         )
-        empty = True
-        for batch in reader:
-            empty = False
-            yield pa.Table.from_batches([batch])
-        if empty:
-            yield reader.schema.empty_table()
+    return str(exc)
 
 
-def _encoding_and_head(open_file: Opener) -> tuple[str, str]:
-    """utf8 when every byte of the file decodes as UTF-8 (one streaming pass, so a bad byte near
-    the end still switches the whole file), else cp1252; and the file's first 64 KiB as text."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    with open_file() as fh:
-        head = fh.read(1 << 16)
+def _jsonl(data: bytes) -> Collection:
+    """One row per non-empty line; a line that is not JSON is refused alone (unreadable_row)."""
+    records: list[Any] = []
+    problems: list[LineProblem] = []
+    for line in data.splitlines():
+        if not line.strip():
+            continue
         try:
-            decoder.decode(head)
-            while chunk := fh.read(BLOCK_BYTES):
-                decoder.decode(chunk)
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            return "cp1252", head.decode("cp1252", errors="replace")
-    return "utf8", head.decode("utf-8-sig", errors="replace")
-
-
-def _jsonl(data: bytes) -> list[Any]:
-    return [orjson.loads(line) for line in data.splitlines() if line.strip()]
+            records.append(orjson.loads(line))
+        except orjson.JSONDecodeError as exc:
+            n = len(records) + len(problems) + 1
+            problems.append(
+                LineProblem(n, "unreadable_row", "*", f"row {n}: not JSON ({exc})", _shown(line))
+            )
+    collection = Collection("rows", records_to_table(records))
+    if problems:
+        bad = {p.row for p in problems}
+        numbers = [n for n in range(1, len(records) + len(bad) + 1) if n not in bad]
+        table = collection.rows.append_column(ROW_COL, pa.array(numbers, pa.int64()))
+        collection = Collection("rows", table, tuple(problems))
+    return screened(collection)
 
 
 def _json_document(doc: Any) -> list[Collection]:
@@ -132,12 +127,13 @@ def _json_document(doc: Any) -> list[Collection]:
 
 
 def records_to_table(records: list[Any]) -> pa.Table:
-    """Row objects -> all-string table; a non-object row becomes a row with only `_raw` set."""
+    """Row objects -> all-string table; a non-object row (5, null, [1,2]) becomes a row with only
+    `_raw` set to its JSON text."""
     names: dict[str, None] = {}
     rows: list[dict[str, str | None]] = []
     for record in records:
-        if not isinstance(record, dict):
-            record = {"_raw": record}
+        if not isinstance(record, dict):  # its JSON text, so rejected_records.raw keeps it
+            record = {"_raw": orjson.dumps(record, default=str).decode()}
         row = {str(k): _text(v) for k, v in record.items()}
         names.update(dict.fromkeys(row))
         rows.append(row)
@@ -162,3 +158,7 @@ def _text(value: Any) -> str | None:
 
 def _stringify(table: pa.Table) -> pa.Table:
     return records_to_table(table.to_pylist())
+
+
+def _shown(value: bytes) -> str:
+    return value[:SHOWN_BYTES].decode("utf-8", errors="replace")

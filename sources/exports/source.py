@@ -21,13 +21,14 @@ from sources.exports.canonical import (
     MapContext,
     RowRejection,
     SourceFile,
+    line_rejections,
     supersede,
     unreadable_file,
 )
 from sources.exports.outputs import DELETED, StageOutputs, build_outputs, with_tombstones
 from sources.exports.partitions import ExportFile, Spill, partition_count
 from sources.exports.presets import get_preset
-from sources.exports.readers import UnreadableFileError, read_collections
+from sources.exports.readers import Collection, UnreadableFileError, read_collections
 
 TABLE_KEYS: dict[str, str | list[str]] = {
     "calls": "external_id",
@@ -282,7 +283,10 @@ def _read(files: FileList) -> tuple[list[SourceFile], list[RowRejection]]:
     unreadable: list[RowRejection] = []
     for path, read_bytes in files:
         try:
-            sources.append(SourceFile(path, read_collections(path, read_bytes())))
+            collections = read_collections(path, read_bytes())
         except UnreadableFileError as exc:
             unreadable.append(unreadable_file(path, exc))
+            continue
+        unreadable += line_rejections(path, collections)  # rows refused alone, counted as read
+        sources.append(SourceFile(path, [Collection(c.name, c.rows) for c in collections]))
     return sources, unreadable

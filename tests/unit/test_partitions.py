@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
 
 from pipelines.sample_data import CSV_COLUMNS, twilio_calls, write_twilio_sample
 from sources.engagements.settings import BuildSettings
-from sources.exports import partitions, readers
+from sources.exports import partitions, screen
+from sources.exports.collection import ROW_COL
 from sources.exports.outputs import StageOutputs
 from sources.exports.partitions import ExportFile
 from sources.exports.readers import iter_csv, read_csv
@@ -25,6 +28,31 @@ def export_files(folder: Path) -> list[ExportFile]:
         ExportFile(p.name, p.read_bytes, lambda p=p: open(p, "rb"), p.stat().st_size)
         for p in sorted(folder.iterdir())
     ]
+
+
+class _DiskError(io.RawIOBase):
+    """A file whose reads fail after its first 20,000 bytes (a disk or network error)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data, self.at = data, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self.at > 20_000:
+            raise OSError("read error")
+        n = min(len(buffer), 4_096, len(self.data) - self.at)
+        buffer[:n] = self.data[self.at : self.at + n]
+        self.at += n
+        return n
+
+
+def _failing_halfway(file: ExportFile) -> ExportFile:
+    data = file.read_bytes()
+    return ExportFile(
+        file.path, file.read_bytes, lambda: io.BufferedReader(_DiskError(data)), len(data)
+    )
 
 
 def write_exports(folder: Path) -> Path:
@@ -76,7 +104,7 @@ def test_partitioned_stage_equals_the_whole(
     files = export_files(write_exports(tmp_path))
     whole = stage_files([(f.path, f.read_bytes) for f in files], JOB, SETTINGS)
     monkeypatch.setattr(partitions, "PARTITION_BYTES", partition_bytes)
-    monkeypatch.setattr(readers, "BLOCK_BYTES", 16_384)  # many blocks per CSV
+    monkeypatch.setattr(screen, "BLOCK_BYTES", 16_384)  # many blocks per CSV
     assert partitions.partition_count(files) > 1
     parts = list(stage_stream(files, JOB, SETTINGS, {}, lambda: files))
     assert len(parts) == partitions.partition_count(files) + 1
@@ -96,10 +124,10 @@ def test_a_csv_unreadable_halfway_leaves_nothing_staged(
 ) -> None:
     exports = write_exports(tmp_path)
     good = (exports / "more_calls.csv").read_text()
-    (exports / "broken.csv").write_text(good + "CAx,too,many,columns,,,,,,,,,,,,,,\n")
-    files = export_files(exports)
+    (exports / "broken.csv").write_text(good)
+    files = [_failing_halfway(f) if f.path == "broken.csv" else f for f in export_files(exports)]
     monkeypatch.setattr(partitions, "PARTITION_BYTES", 10_000)
-    monkeypatch.setattr(readers, "BLOCK_BYTES", 16_384)
+    monkeypatch.setattr(screen, "BLOCK_BYTES", 16_384)
     parts = list(stage_stream(files, JOB, SETTINGS, {}, lambda: files))
     staged = union(parts)
     assert not any(r["source_file"] == "broken.csv" for r in staged["calls"])
@@ -122,10 +150,13 @@ def test_a_csv_unreadable_halfway_leaves_nothing_staged(
 def test_streamed_csv_reads_like_the_whole_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data: bytes
 ) -> None:
-    monkeypatch.setattr(readers, "BLOCK_BYTES", 4_096)
+    monkeypatch.setattr(screen, "BLOCK_BYTES", 4_096)
     path = tmp_path / "f.csv"
     path.write_bytes(data)
-    blocks = list(iter_csv("f.csv", lambda: path.open("rb")))
+    blocks = [c.rows for c in iter_csv("f.csv", lambda: path.open("rb"))]
     whole = read_csv(data)
     streamed = pa.concat_tables(blocks) if blocks else pa.table({})
+    if ROW_COL in streamed.column_names:  # blocks number their rows; no row was lost here
+        assert streamed[ROW_COL].to_pylist() == list(range(1, whole.num_rows + 1))
+        streamed = streamed.drop_columns([ROW_COL])
     assert streamed.to_pylist() == whole.to_pylist()
