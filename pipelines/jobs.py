@@ -62,6 +62,8 @@ class Job:
     relay_url_lifetime: int = DEFAULT_URL_LIFETIME  # seconds a presigned link is valid
     relay_hosts: tuple[str, ...] | None = None  # download allow-list; default the preset's
     relay_max_mb: int = DEFAULT_MAX_MB
+    # local folders: follow symbolic links whose target stays inside the job's folder
+    follow_symlinks: bool = False
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -131,6 +133,7 @@ _BOOLS = {
     "truncate_transcripts",
     "validate_dns",
     "is_private",
+    "follow_symlinks",
 }
 
 
@@ -208,6 +211,7 @@ def export_job(job: Job, incremental: bool = True) -> ExportJob:
         incremental,
         job.targets,
         options,
+        job.follow_symlinks,
     )
 
 

@@ -92,6 +92,14 @@ Truncate = Annotated[
     ),
 ]
 
+FollowSymlinks = Annotated[
+    bool | None,
+    typer.Option(
+        "--follow-symlinks/--no-follow-symlinks",
+        help="Follow symbolic links that stay inside --path (never outside it).",
+    ),
+]
+
 Relay = Annotated[
     str | None, typer.Option(help="v2: bucket that re-hosts recordings (s3://, gs://, az://).")
 ]

@@ -28,6 +28,7 @@ class JobStageReport:
     target_rejected: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     reasons: dict[str, int] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)  # folder entries not read -> why
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -99,6 +100,7 @@ def stage(
                 tally.target_rejected,
                 round(time.monotonic() - started, 2),
                 tally.reasons,
+                tally.skipped,
             )
         )
     remember(staging, jobs)

@@ -29,6 +29,8 @@ def run_summary(
                 "folded": report.folded,
                 "rejected": report.rejected,
                 "rejected_by_reason": report.reasons,
+                # folder entries not read (symbolic links, loops): not rows, so not rejections
+                "skipped": len(report.skipped),
                 "targets": {t: _target(con, report.job, t, run_id) for t in targets},
             }
             jobs.append(entry)

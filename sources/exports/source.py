@@ -7,14 +7,20 @@ merged on its key, so re-reading a modified file updates its records instead of 
 
 from __future__ import annotations
 
+import logging
+import mimetypes
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import dlt
 import pyarrow as pa
 import pyarrow.compute as pc
+from dlt.common.storages.fsspec_filesystem import FileItem, FileItemDict
 from dlt.sources.filesystem import filesystem
+from fsspec.implementations.local import LocalFileSystem
 
 from sources.engagements.settings import BuildSettings
 from sources.exports.canonical import (
@@ -29,6 +35,9 @@ from sources.exports.outputs import DELETED, StageOutputs, build_outputs, with_t
 from sources.exports.partitions import ExportFile, Spill, partition_count
 from sources.exports.presets import get_preset
 from sources.exports.readers import Collection, UnreadableFileError, read_collections
+from sources.exports.walk import Skipped, local_root, walk
+
+log = logging.getLogger(__name__)
 
 TABLE_KEYS: dict[str, str | list[str]] = {
     "calls": "external_id",
@@ -61,6 +70,7 @@ class ExportJob:
     incremental: bool = True
     targets: tuple[str, ...] = ("v1", "v2")
     options: dict[str, Any] = field(default_factory=dict)  # preset options (generic: mapping)
+    follow_symlinks: bool = False  # local folders: follow links that stay inside the folder
 
 
 @dataclass
@@ -74,6 +84,14 @@ class StageTally:
     rejected: int = 0
     target_rejected: dict[str, int] = field(default_factory=dict)
     reasons: dict[str, int] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)  # entries not read -> why
+
+    def skip(self, job: str, entries: list[Skipped]) -> None:
+        """Each skipped entry once (the folder may be listed twice in a run), with a warning."""
+        for entry in entries:
+            if entry.path not in self.skipped:
+                self.skipped[entry.path] = entry.why
+                log.warning("job %s: skipped %s: %s", job, entry.path, entry.why)
 
     def add(self, out: StageOutputs) -> None:
         self.files += out.files
@@ -98,18 +116,15 @@ def exports(
 
     `known` holds the side tables staged by earlier runs of the job (see SIDE_TABLES).
     """
-    # One page per run: folding and the deduplicated merge need every new file together.
-    files = filesystem(
-        bucket_url=job.bucket_url, file_glob=job.file_glob, files_per_page=1_000_000_000
-    )
-    files = files.with_name(f"{job.name}_files")
+    files = _listing(job, tally).with_name(f"{job.name}_files")
     if job.incremental:
         files.apply_hints(incremental=dlt.sources.incremental("modification_date"))
 
     @dlt.transformer(name=f"{job.name}_records")
     def records(items: list[Any]) -> Iterator[Any]:
         listed = [_export_file(item) for item in items]
-        for out in stage_stream(listed, job, settings, known or {}, lambda: _every_file(job)):
+        every = lambda: _every_file(job, tally)  # noqa: E731
+        for out in stage_stream(listed, job, settings, known or {}, every):
             tally.add(out)
             yield from _hinted(out, job)
 
@@ -162,8 +177,47 @@ def _export_file(item: Any) -> ExportFile:
     return ExportFile(item["relative_path"], item.read_bytes, item.open, item["size_in_bytes"])
 
 
-def _every_file(job: ExportJob) -> list[ExportFile]:
+def _listing(job: ExportJob, tally: StageTally) -> Any:
+    """The job's files as a dlt resource: a local folder walked safely (walk.py), a bucket
+    through dlt's filesystem source. One page per run: folding and the deduplicated merge
+    need every new file together."""
+    root = local_root(job.bucket_url)
+    if root is None:
+        return filesystem(
+            bucket_url=job.bucket_url, file_glob=job.file_glob, files_per_page=1_000_000_000
+        )
+
+    @dlt.resource(name="local_files")
+    def local_files() -> Iterator[list[FileItemDict]]:
+        yield _local_items(job, root, tally)
+
+    return local_files()
+
+
+def _local_items(job: ExportJob, root: Path, tally: StageTally) -> list[FileItemDict]:
+    listing = walk(root, job.file_glob, job.follow_symlinks)
+    tally.skip(job.name, listing.skipped)
+    fs = LocalFileSystem()
+    items = []
+    for relative, path in listing.files:
+        info = path.stat()
+        item = FileItem(
+            file_name=path.name,
+            relative_path=relative,
+            file_url=path.absolute().as_uri(),
+            mime_type=mimetypes.guess_type(relative)[0] or "application/octet-stream",
+            modification_date=datetime.fromtimestamp(info.st_mtime, UTC),
+            size_in_bytes=info.st_size,
+        )
+        items.append(FileItemDict(item, fs))
+    return items
+
+
+def _every_file(job: ExportJob, tally: StageTally) -> list[ExportFile]:
     """Every file of the job, whatever the incremental state says."""
+    root = local_root(job.bucket_url)
+    if root is not None:
+        return [_export_file(item) for item in _local_items(job, root, tally)]
     listing = filesystem(bucket_url=job.bucket_url, file_glob=job.file_glob)
     return [_export_file(item) for item in listing]
 
