@@ -28,6 +28,17 @@ from sources.exports.collection import (
 )
 
 BLOCK_BYTES = 8 << 20
+# A bad byte in a UTF-8 file is read as this noncharacter (never in real text), so the parser
+# sees valid UTF-8 everywhere and the rows holding it are refused afterwards (bad_encoding).
+MARK = "\U0010fffe"
+
+
+def _mark(exc: UnicodeError) -> tuple[str, int]:
+    assert isinstance(exc, UnicodeDecodeError)
+    return MARK, exc.end
+
+
+codecs.register_error("engagement-sync-mark", _mark)
 Opener = Callable[[], BinaryIO]
 # A valid multi-byte UTF-8 sequence: a file that has one is UTF-8 with a few bad bytes, not a
 # Windows-1252 export (whose accented letters are single bytes).
@@ -51,21 +62,21 @@ def csv_blocks(open_file: Opener) -> Iterator[Collection]:
                 "*",
                 f"line {row.number}: {row.actual_columns} cells where the header has "
                 f"{row.expected_columns}; the rest of the file is read",
-                {"line": row.text[:SHOWN_BYTES]},
+                {"line": row.text[:SHOWN_BYTES].replace(MARK, "\ufffd")},
             )
         )
         return "skip"
 
-    with open_file() as fh:
+    with open_file() as raw_fh:
+        fh: Any = io.BufferedReader(_Marked(raw_fh)) if mixed else raw_fh
         reader = pacsv.open_csv(
             fh,
             read_options=pacsv.ReadOptions(
-                encoding="utf8" if mixed else encoding, block_size=BLOCK_BYTES, use_threads=False
+                encoding=encoding, block_size=BLOCK_BYTES, use_threads=False
             ),
             parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=ragged),
             convert_options=pacsv.ConvertOptions(
-                column_types=dict.fromkeys(names, pa.binary() if mixed else pa.string()),
-                strings_can_be_null=True,
+                column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=True
             ),
         )
         numbering = _Numbering()
@@ -107,59 +118,64 @@ class _Numbering:
         return out
 
 
+class _Marked(io.RawIOBase):
+    """A UTF-8 stream with each invalid byte replaced by MARK (re-encoded as UTF-8)."""
+
+    def __init__(self, source: BinaryIO) -> None:
+        self.source = source
+        self.decoder = codecs.getincrementaldecoder("utf-8")("engagement-sync-mark")
+        self.pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self.pending:
+            chunk = self.source.read(1 << 20)
+            self.pending = self.decoder.decode(chunk, final=not chunk).encode()
+            if not chunk:
+                break
+        n = min(len(buffer), len(self.pending))
+        buffer[:n] = self.pending[:n]
+        self.pending = self.pending[n:]
+        return n
+
+
 def _decode(
     table: pa.Table, numbers: pa.Array
 ) -> tuple[tuple[pa.Table, pa.Array], list[LineProblem]]:
-    """Binary columns (a UTF-8 file with bad bytes) -> strings; rows with bad bytes refused."""
+    """Rows holding MARK (a byte that is not UTF-8 in a UTF-8 file) refused, with the column."""
     bad = pa.array([False] * table.num_rows, pa.bool_())
-    first_bad: dict[int, str] = {}
+    where: dict[int, str] = {}
     for name in table.column_names:
-        column = table[name]
-        if not pa.types.is_binary(column.type):
-            continue
-        try:
-            column.cast(pa.string())
-            continue
-        except pa.ArrowInvalid:
-            pass
-        for i, value in enumerate(column.to_pylist()):
-            if value is not None and not _is_utf8(value):
-                first_bad.setdefault(i, name)
-        bad = pa.array([i in first_bad for i in range(table.num_rows)], pa.bool_())
+        marked = pc.fill_null(pc.match_substring(table[name], MARK), False)
+        if pc.any(marked).as_py():
+            for i in pc.indices_nonzero(marked).to_pylist():
+                where.setdefault(i, name)
+            bad = pc.or_(bad, marked)
     problems = []
-    if first_bad:
-        rows = table.filter(bad).to_pylist()
-        for (i, name), row in zip(sorted(first_bad.items()), rows, strict=True):
-            n = numbers[i].as_py()
-            problems.append(
-                LineProblem(
-                    n,
-                    "bad_encoding",
-                    name,
-                    f"line {n + 1}: {name} holds bytes that are not UTF-8 in a UTF-8 file; "
-                    "the rest of the file is read",
-                    {k: _text(v) for k, v in row.items() if v is not None},
-                )
+    for i, name in sorted(where.items()):
+        n = numbers[i].as_py()
+        row = table.slice(i, 1).to_pylist()[0]
+        problems.append(
+            LineProblem(
+                n,
+                "bad_encoding",
+                name,
+                f"line {n + 1}: {name} holds bytes that are not UTF-8 in a UTF-8 file; "
+                "the rest of the file is read",
+                {k: _text(v).replace(MARK, "\ufffd") for k, v in row.items() if v is not None},
             )
+        )
     keep = pc.invert(bad)
-    return (_strings(table.filter(keep)), numbers.filter(keep)), problems
+    return (table.filter(keep), numbers.filter(keep)), problems
 
 
 def _strings(table: pa.Table) -> pa.Table:
     return table.cast(pa.schema([(n, pa.string()) for n in table.column_names]))
 
 
-def _is_utf8(value: bytes) -> bool:
-    try:
-        value.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
-def _text(value: bytes | str) -> str:
-    if isinstance(value, bytes):
-        return value[:SHOWN_BYTES].decode("utf-8", errors="replace")
+def _text(value: str) -> str:
     return value[:SHOWN_BYTES]
 
 

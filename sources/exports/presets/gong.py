@@ -144,10 +144,10 @@ def _parties(rows: pa.Table, region: str | None) -> tuple[pa.Array, pa.Array]:
             phone = party.get("phoneNumber")
             is_owner = user is not None and str(party.get("userId")) == user
             is_owner = is_owner and party.get("affiliation") == "Internal"
-            email = party.get("emailAddress") or None
+            email = _text(party.get("emailAddress"))
             owner = email if is_owner and owner is None else owner
             person = {
-                "name": party.get("name") or None,
+                "name": _text(party.get("name")),
                 "email": email,
                 "phone": (common.to_e164(str(phone), region) or str(phone)) if phone else None,
                 "is_owner": True if is_owner else None,
@@ -157,6 +157,13 @@ def _parties(rows: pa.Table, region: str | None) -> tuple[pa.Array, pa.Array]:
         lists.append(people if isinstance(parties, list) else None)
         owners.append(owner)
     return pa.array(lists, pa.list_(PARTICIPANT_TYPE)), pa.array(owners, pa.string())
+
+
+def _text(value: object) -> str | None:
+    """A party's value as text: a number or a list where a string belongs never crashes."""
+    if value is None or value == "":
+        return None
+    return value if isinstance(value, str) else str(value)
 
 
 __all__ = ["map_files", "name_collections"]
