@@ -26,8 +26,6 @@ from sources.exports.screen import BLOCK_BYTES, csv_blocks, screened
 LIST_KEYS = ("calls", "recordings", "meetings", "records", "data", "results")
 
 
-
-
 def read_collections(file_name: str, data: bytes) -> list[Collection]:
     """Every collection in one export file, by its extension (.csv .json .jsonl[.gz] .parquet)."""
     name = file_name.lower()
