@@ -438,12 +438,17 @@ def sandbox_cmd(
     storm_length: Annotated[int, typer.Option(help="429s per storm period.")] = 0,
     v1_daily_limit: Annotated[int, typer.Option(help="v1 daily quota.")] = 250_000,
     media_timeout_rate: Annotated[float, typer.Option(help="v2 422 media timeouts.")] = 0.0,
+    tenant: Annotated[
+        list[str] | None,
+        typer.Option(help="Another portal/workspace behind the same URL: TOKEN=PORTAL_ID."),
+    ] = None,
 ) -> None:
     """Run the local emulator of both APIs until interrupted (faults off unless asked)."""
     from destinations.sandbox import SandboxConfig, serve_forever
 
     config = SandboxConfig(
         token=token,
+        tenants=tuple(_tenant(t) for t in tenant or []),
         store_path=store,
         v1_requests_per_10s=v1_requests_per_10s,
         v2_requests_per_second=v2_requests_per_second,
@@ -464,7 +469,15 @@ def sandbox_cmd(
     serve_forever(config, port)
 
 
-@app.command("demo")
+def _tenant(value: str) -> tuple[str, int]:
+    token, _, portal = value.partition("=")
+    if not token or not portal.isdigit():
+        raise typer.BadParameter(
+            f"--tenant takes TOKEN=PORTAL_ID (e.g. token-b=77001), not {value!r}"
+        )
+    return token, int(portal)
+
+
 @app.command("demo")
 def demo_cmd(staging: Staging = Path("engagement-sync-demo.duckdb"), json: Json = False) -> None:
     """Run the whole path on bundled samples against the local sandbox."""
