@@ -218,6 +218,7 @@ def _prepare_events(rows: pa.Table) -> tuple[pa.Table, list[RowRejection], int]:
         rows["_start"],
         _time(rows, "EndDateTime"),
         common.to_ms(_col(rows, "DurationInMinutes"), "min"),
+        measured_first=True,  # EndDateTime - StartDateTime beats the rounded minutes
     )
     columns: dict[str, Any] = {
         "kind": common.constant("meeting", rows.num_rows),
