@@ -61,6 +61,8 @@ class MappedRows:
     read: int = 0
     folded: int = 0
     lookups: dict[str, pa.Table] = field(default_factory=dict)  # side tables to stage
+    # external_id -> warnings of the row it was read from, added to its requests' warnings
+    notes: dict[str, list[str]] = field(default_factory=dict)
 
 
 def name_by(

@@ -151,6 +151,33 @@ def parse_time_as(values: pa.ChunkedArray, fmt: str = "iso", zone: str = "UTC") 
     return localise(pc.strptime(values, format=fmt, unit="ms", error_is_null=True), zone)
 
 
+DST_GAP = "time_in_dst_gap_shifted"  # a wall-clock time skipped when clocks went forward
+DST_OVERLAP = "time_in_dst_overlap_earlier"  # one repeated when they went back
+
+
+def dst_warnings(values: pa.ChunkedArray, fmt: str = "iso", zone: str = "UTC") -> pa.ChunkedArray:
+    """Per value read as wall-clock time in `zone` (see `localise` for the policy): DST_GAP when
+    that time does not exist there, DST_OVERLAP when it exists twice, else null."""
+    n = len(values)
+    if zone in UTC_ZONES or fmt in ("epoch_s", "epoch_ms", "rfc2822") or "%z" in fmt:
+        return pa.chunked_array([pa.nulls(n, pa.string())])
+    if fmt == "iso":
+        naive_text = pc.if_else(pc.match_substring_regex(values, _NAIVE_ISO), values, None)
+        naive = _cast_times(naive_text, None)
+    else:
+        naive = pc.strptime(values, format=fmt, unit="ms", error_is_null=True)
+
+    def read(ambiguous: str, nonexistent: str) -> pa.ChunkedArray:
+        aware = pc.assume_timezone(
+            naive, timezone=zone, ambiguous=ambiguous, nonexistent=nonexistent
+        )
+        return aware.cast(pa.int64())
+
+    gap = pc.not_equal(read("earliest", "earliest"), read("earliest", "latest"))
+    overlap = pc.not_equal(read("earliest", "latest"), read("latest", "latest"))
+    return first_match([(gap, DST_GAP), (overlap, DST_OVERLAP)], None, n)
+
+
 def parse_number(values: pa.ChunkedArray) -> pa.ChunkedArray:
     """Decimal strings (`12`, `-0.5`, `1e3`) -> float64; anything else -> null."""
     trimmed = pc.utf8_trim_whitespace(values)
