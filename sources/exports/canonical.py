@@ -327,6 +327,9 @@ def resolve_keys(
     staged = context.staged
     if staged is None or staged.num_rows == 0:
         return new, table["_id"], None
+    staged = staged.select(["external_id", "source_key"]).cast(
+        pa.schema([("external_id", pa.string()), ("source_key", pa.string())])
+    )
     known = staged["external_id"].combine_chunks()
     remembered = staged.filter(pc.is_valid(staged["source_key"]))
     at = pc.index_in(table["_id"], value_set=remembered["source_key"].combine_chunks())
