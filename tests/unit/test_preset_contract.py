@@ -45,7 +45,7 @@ CASES: list[tuple[str, str, Callable[[], list[tuple[str, Path]]], str | None]] =
     *[
         (p, "samples", lambda p=p: _samples(p), None)
         for p in ("aircall", "dialpad", "gong", "ringcentral", "salesforce", "zoom")
-    ],  # fmt: skip
+    ],
     ("twilio", "demo_data", lambda: _files(DEMO, *sorted(p.name for p in DEMO.iterdir())), None),
     ("twilio", "fixtures", lambda: _files(FIXTURES, "twilio_3.json", "twilio_4.json"), None),
     ("zoom", "fixtures", lambda: _files(FIXTURES, "zoom_2.json"), None),

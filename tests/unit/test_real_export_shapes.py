@@ -11,11 +11,11 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from destinations.engagements.errors import ConfigError
 from pipelines.jobs import build_settings, make_job
 from sources.engagements.builders import build_v1_request, call_outcome
 from sources.engagements.maps import ContactIndex, MapRowError
 from sources.engagements.settings import BuildSettings
+from sources.errors import ConfigError
 from sources.exports import common
 from sources.exports.canonical import MapContext, MappedRows
 from sources.exports.presets import get_preset
