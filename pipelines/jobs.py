@@ -11,15 +11,17 @@ import dataclasses
 import os
 import re
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import dlt
 
-from sources.engagements.maps import ContactIndex, OwnerIndex
+from sources.engagements.maps import ContactIndex, MapRowError, OwnerIndex
+from sources.engagements.phones import valid_region
 from sources.engagements.relay import (
     DEFAULT_MAX_MB,
     DEFAULT_URL_LIFETIME,
@@ -27,7 +29,11 @@ from sources.engagements.relay import (
     default_hosts,
     settings_problem,
 )
-from sources.engagements.settings import HUBSPOT_DEFAULT_DISPOSITIONS, BuildSettings
+from sources.engagements.settings import (
+    HUBSPOT_DEFAULT_DISPOSITIONS,
+    BuildSettings,
+    disposition_key,
+)
 from sources.errors import ConfigError
 from sources.exports.mapping import MappingError, parse_mapping
 from sources.exports.presets import PRESET_NAMES
@@ -36,6 +42,7 @@ from sources.exports.source import ExportJob
 _GLOB = re.compile(r"[*?\[]")
 _URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 TARGETS = ("v1", "v2")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -120,6 +127,8 @@ def make_job(name: str, values: dict[str, Any], base_dir: Path | None = None) ->
     for key in ("path", "contact_map", "owner_map", "mapping", "disposition_map"):
         if key in clean and base_dir is not None and not _URL.match(str(clean[key])):
             clean[key] = str((base_dir / os.path.expanduser(str(clean[key]))).resolve())
+    if "default_region" in clean:
+        clean["default_region"] = _region(name, clean["default_region"])
     job = Job(name=name, **clean)
     relay = job.relay_settings
     if relay is not None and (problem := settings_problem(relay)):
@@ -162,6 +171,17 @@ def _check_types(name: str, values: dict[str, Any]) -> None:
                 f"job {name}: {key} = {value!r} must be {kind}; fix it in "
                 f"[engagement_sync.jobs.{name}]"
             )
+
+
+def _region(name: str, region: str) -> str:
+    """An ISO 3166 region phonenumbers knows, upper-cased; anything else stops the job."""
+    if not valid_region(region.strip()):
+        raise ConfigError(
+            f"job {name}: default_region = {region!r} is not a region code phonenumbers knows; "
+            'use a two-letter ISO 3166 code such as "US" or "GB" in '
+            f"[engagement_sync.jobs.{name}] or --default-region"
+        )
+    return region.strip().upper()
 
 
 def configured_jobs() -> dict[str, dict[str, Any]]:
@@ -255,26 +275,21 @@ def build_settings(job: Job) -> BuildSettings:
     """Builder settings, loading the job's contact and owner maps (CSV files)."""
     contacts, owners = ContactIndex(), OwnerIndex()
     dispositions = dict(HUBSPOT_DEFAULT_DISPOSITIONS)
-    try:
-        if job.contact_map:
-            contacts = ContactIndex.from_rows(
-                _csv_rows(job.contact_map, "contact_map", ("contact_id", "email", "phone"))
-            )
-        if job.disposition_map:
-            rows = _csv_rows(job.disposition_map, "disposition_map", ("disposition", "guid"))
-            dispositions = {
-                **HUBSPOT_DEFAULT_DISPOSITIONS,
-                **{r["disposition"].strip().lower(): r["guid"].strip() for r in rows},
-            }
-        if job.owner_map:
-            owners = OwnerIndex.from_rows(
-                _csv_rows(job.owner_map, "owner_map", ("owner_id", "email"))
-            )
-    except ValueError as exc:
-        raise ConfigError(
-            f"job {job.name}: a contact or owner map has an id that is not a "
-            f"whole number ({exc}); fix the map"
-        ) from None
+    if job.contact_map:
+        rows = _csv_rows(job.contact_map, "contact_map", ("contact_id", "email", "phone"))
+        contacts = _read_map(
+            job, "contact_map", lambda: ContactIndex.from_rows(rows, job.default_region)
+        )
+    if job.owner_map:
+        rows = _csv_rows(job.owner_map, "owner_map", ("owner_id", "email"))
+        owners = _read_map(job, "owner_map", lambda: OwnerIndex.from_rows(rows))
+    if job.disposition_map:
+        rows = _csv_rows(job.disposition_map, "disposition_map", ("disposition", "guid"))
+        # One normalisation for map keys and record values (case, spaces, hyphens).
+        dispositions = {
+            **HUBSPOT_DEFAULT_DISPOSITIONS,
+            **{disposition_key(r["disposition"]): r["guid"].strip() for r in rows},
+        }
     return BuildSettings(
         source_system=job.source_system or job.preset,
         is_private=job.is_private,
@@ -288,6 +303,14 @@ def build_settings(job: Job) -> BuildSettings:
         relay=job.relay is not None and "v2" in job.targets,
         allow_loopback_media=allow_loopback_media(),
     )
+
+
+def _read_map(job: Job, key: str, read: Callable[[], T]) -> T:
+    """A map's index; a row that cannot be read stops the job naming the map and its line."""
+    try:
+        return read()
+    except MapRowError as exc:
+        raise ConfigError(f"job {job.name}: {key} {getattr(job, key)} {exc}; fix the map") from None
 
 
 def allow_loopback_media() -> bool:

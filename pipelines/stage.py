@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -14,6 +15,7 @@ from destinations.engagements.staging_db import opened, table_exists
 from pipelines import workspace
 from pipelines.jobs import Job, build_settings, export_job
 from pipelines.jobstate import jobs_to_reread, remember
+from sources.exports.canonical import KEYS_TABLE
 from sources.exports.source import SIDE_TABLES, StageTally, exports
 
 
@@ -67,6 +69,45 @@ def known_side_tables(staging: Path, job: str) -> dict[str, pa.Table]:
     return known
 
 
+def staged_keys(staging: Path, job: str) -> pa.Table | None:
+    """The job's staged external ids, and the source keys remembered beside older ones
+    (MapContext.staged): what lets a keying change leave staged records their ids."""
+    parts = []
+    with opened(staging) as con:
+        for name in ("calls", "meetings"):
+            if table_exists(con, name):
+                parts.append(
+                    f"SELECT external_id, NULL::VARCHAR AS source_key FROM engagements.{name} "
+                    "WHERE job = $job"
+                )
+        if table_exists(con, KEYS_TABLE):
+            parts.append(
+                f"SELECT external_id, source_key FROM engagements.{KEYS_TABLE} WHERE job = $job"
+            )
+        if not parts:
+            return None
+        return con.execute(" UNION ALL ".join(parts), {"job": job}).fetch_arrow_table()
+
+
+def drop_stale_rejections(staging: Path, job: str, paths: set[str], load_ids: list[str]) -> int:
+    """Row rejections of the files this run read again that this run did not make again: a
+    fixed row is no longer both staged and rejected (re-reading a file replaces its rows'
+    rejections). Returns how many went."""
+    if not paths or not load_ids:
+        return 0
+    with opened(staging) as con:
+        if not table_exists(con, "rejected_records"):
+            return 0
+        con.register("read_paths", pa.table({"path": pa.array(sorted(paths), pa.string())}))
+        row = con.execute(
+            "DELETE FROM engagements.rejected_records WHERE job = $job AND target IS NULL "
+            "AND source_file IN (SELECT path FROM read_paths) "
+            "AND NOT list_contains($loads, _dlt_load_id) RETURNING 1",
+            {"job": job, "loads": load_ids},
+        ).fetchall()
+        return len(row)
+
+
 def stage(
     staging: Path, jobs: list[Job], incremental: bool = True, force_new_prefix: bool = False
 ) -> list[JobStageReport]:
@@ -82,13 +123,11 @@ def stage(
     for job in jobs:
         started = time.monotonic()
         tally = StageTally()
-        source = exports(
-            export_job(job, incremental and job.name not in reread),
-            build_settings(job),
-            tally,
-            known_side_tables(staging, job.name),
-        )
-        pipeline.run(source, loader_file_format="parquet")
+        export = export_job(job, incremental and job.name not in reread)
+        export = dataclasses.replace(export, staged_keys=staged_keys(staging, job.name))
+        source = exports(export, build_settings(job), tally, known_side_tables(staging, job.name))
+        info = pipeline.run(source, loader_file_format="parquet")
+        drop_stale_rejections(staging, job.name, tally.paths, list(info.loads_ids))
         reports.append(
             JobStageReport(
                 job.name,

@@ -17,7 +17,7 @@ from sources.engagements import titles
 from sources.engagements.media_access import classify as classify_access
 from sources.engagements.media_url import canonical_url, check_media_url
 from sources.engagements.model import CanonicalRecord
-from sources.engagements.settings import BuildSettings
+from sources.engagements.settings import BuildSettings, disposition_key
 from sources.engagements.wire import content_hash
 
 V1_BODY_LIMIT = 65_536
@@ -40,6 +40,7 @@ _HUBSPOT_CALL_STATUS = {
     "canceled": "CANCELED",
     "missed": "NO_ANSWER",
     "voicemail": "COMPLETED",
+    "in_progress": "IN_PROGRESS",
 }
 
 
@@ -153,8 +154,7 @@ def call_outcome(value: str | None, settings: BuildSettings, warnings: list[str]
         return None
     if _GUID.match(value):
         return value
-    key = re.sub(r"[\s-]+", "_", value.strip().lower())
-    mapped = settings.dispositions.get(value) or settings.dispositions.get(key)
+    mapped = settings.dispositions.get(value) or settings.dispositions.get(disposition_key(value))
     if mapped is None:
         warnings.append("disposition_unmapped")
     return mapped

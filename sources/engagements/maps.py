@@ -1,13 +1,20 @@
 """Contact and owner look-ups, as plain in-memory indexes (loading the CSVs is IO, done elsewhere).
 
-Contact map CSV: `contact_id,email,phone` (email or phone may be empty; phone in E.164).
-Owner map CSV: `owner_id,email`.
+Contact map CSV: `contact_id,email,phone` (email or phone may be empty). Phones are read by
+the same function as export rows (phones.to_e164), so `+1 (415) 555-0101` in a map matches the
+`+14155550101` of a record. Owner map CSV: `owner_id,email`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+
+from sources.engagements.phones import to_e164
+
+
+class MapRowError(ValueError):
+    """A map row that cannot be read; the message names its line (the header is line 1)."""
 
 
 @dataclass(frozen=True)
@@ -16,17 +23,26 @@ class ContactIndex:
     by_phone: Mapping[str, int] = field(default_factory=dict)
 
     @classmethod
-    def from_rows(cls, rows: Iterable[Mapping[str, str | None]]) -> ContactIndex:
+    def from_rows(
+        cls, rows: Iterable[Mapping[str, str | None]], region: str | None = None
+    ) -> ContactIndex:
+        """The index of a contact map's rows; MapRowError names the first unreadable line."""
         by_email: dict[str, int] = {}
         by_phone: dict[str, int] = {}
-        for row in rows:
-            contact_id = int(str(row["contact_id"]).strip())
+        for line, row in enumerate(rows, start=2):
+            contact_id = _whole_number(row.get("contact_id"), "contact_id", line)
             email = (row.get("email") or "").strip().lower()
             phone = (row.get("phone") or "").strip()
             if email:
                 by_email.setdefault(email, contact_id)
             if phone:
-                by_phone.setdefault(phone, contact_id)
+                e164 = to_e164(phone, region)
+                if e164 is None:
+                    raise MapRowError(
+                        f"line {line}: phone is not a phone number in E.164 (+14155550101) or of "
+                        "the job's default_region; fix the number or set default_region"
+                    )
+                by_phone.setdefault(e164, contact_id)
         return cls(by_email, by_phone)
 
     def lookup(self, phones: Iterable[str | None], emails: Iterable[str | None]) -> list[int]:
@@ -50,11 +66,21 @@ class OwnerIndex:
     def from_rows(cls, rows: Iterable[Mapping[str, str | None]]) -> OwnerIndex:
         return cls(
             {
-                (r.get("email") or "").strip().lower(): int(str(r["owner_id"]).strip())
-                for r in rows
+                (r.get("email") or "").strip().lower(): _whole_number(
+                    r.get("owner_id"), "owner_id", i
+                )
+                for i, r in enumerate(rows, start=2)
                 if r.get("email")
             }
         )
 
     def lookup(self, email: str | None) -> int | None:
         return self.by_email.get((email or "").strip().lower())
+
+
+def _whole_number(value: str | None, name: str, line: int) -> int:
+    text = str(value if value is not None else "").strip()
+    try:
+        return int(text)
+    except ValueError:
+        raise MapRowError(f"line {line}: {name} {text!r} is not a whole number") from None

@@ -22,6 +22,7 @@ STATUSES = (
     "voicemail",
     "missed",
     "canceled",
+    "in_progress",  # not over yet (a call still connected): a later export updates it
     "unknown",
 )
 

@@ -67,7 +67,8 @@ SELECT n.*,
        CASE n.status WHEN 'completed' THEN 'COMPLETED' WHEN 'busy' THEN 'BUSY'
                      WHEN 'no_answer' THEN 'NO_ANSWER' WHEN 'failed' THEN 'FAILED'
                      WHEN 'canceled' THEN 'CANCELED' WHEN 'missed' THEN 'NO_ANSWER'
-                     WHEN 'voicemail' THEN 'COMPLETED' END AS hubspot_status,
+                     WHEN 'voicemail' THEN 'COMPLETED'
+                     WHEN 'in_progress' THEN 'IN_PROGRESS' END AS hubspot_status,
        d.outcome AS outcome, coalesce(d.unmapped, false) AS outcome_unmapped,
        o.owner_id AS owner_id,
        h.code AS url_code, h.message AS url_message,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,6 +19,16 @@ HUBSPOT_DEFAULT_DISPOSITIONS: Mapping[str, str] = {
     "no_answer": "73a0d17f-1163-4015-bdd5-ec830791da20",
     "wrong_number": "17b47fee-58de-441e-a44c-c6300d46f273",
 }
+
+
+_SEPARATORS = re.compile(r"[\s_-]+")
+
+
+def disposition_key(value: str) -> str:
+    """The one normalisation of a disposition name, for map keys and record values alike:
+    case folded, runs of spaces, hyphens and underscores as one `_` (`Demo booked`,
+    `demo-booked` and `DEMO_BOOKED` are the same key)."""
+    return _SEPARATORS.sub("_", value.strip().lower()).strip("_")
 
 
 @dataclass(frozen=True)
@@ -39,3 +50,7 @@ class BuildSettings:
     relay: bool = False
     # Testing switch (`[engagement_sync] allow_loopback_media`): media on 127.0.0.1 passes.
     allow_loopback_media: bool = False
+
+    def __post_init__(self) -> None:
+        keys = {disposition_key(k): v for k, v in self.dispositions.items()}
+        object.__setattr__(self, "dispositions", {**self.dispositions, **keys})

@@ -14,6 +14,10 @@ from sources.exports import common
 from sources.exports.collection import ROW_COL, Collection
 
 FILE_COL = "_source_file"
+# A preset whose keying rule changed gives each row's id under the old rule here: a record
+# staged under it keeps its external_id (resolve_keys).
+LEGACY_COL = "_legacy_id"
+KEYS_TABLE = "source_keys"  # staged: (job, source_key) -> the external_id it is staged under
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,9 @@ class MapContext:
     # Preset-specific settings. The generic preset reads options["mapping"]: the mapping file's
     # TOML parsed to a dict (sources/exports/mapping.py documents its format).
     options: Mapping[str, Any] = field(default_factory=dict)
+    # What the staging holds for the job: every staged `external_id`, and (`source_key` set)
+    # the source keys remembered beside an older external_id. None: a fresh staging.
+    staged: pa.Table | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,8 @@ class MappedRows:
     read: int = 0
     folded: int = 0
     lookups: dict[str, pa.Table] = field(default_factory=dict)  # side tables to stage
+    # external_id -> warnings of the row it was read from, added to its requests' warnings
+    notes: dict[str, list[str]] = field(default_factory=dict)
 
 
 def name_by(
@@ -295,15 +304,21 @@ def map_prepared(
             part, bad = prepare(rows, context)
             parts.append(part)
             rejections += bad
-    records, folded = finish(parts, context, prefer, fill)
-    return MappedRows(records, rejections, read=count_rows(files), folded=folded)
+    lookups: dict[str, pa.Table] = {}
+    records, folded = finish(parts, context, prefer, fill, lookups)
+    return MappedRows(records, rejections, read=count_rows(files), folded=folded, lookups=lookups)
 
 
 def finish(
-    parts: list[pa.Table], context: MapContext, prefer: Order = (), fill: tuple[str, ...] = ()
+    parts: list[pa.Table],
+    context: MapContext,
+    prefer: Order = (),
+    fill: tuple[str, ...] = (),
+    lookups: dict[str, pa.Table] | None = None,
 ) -> tuple[pa.Table, int]:
     """Prepared parts (canonical columns, `_id`, provenance, any `prefer` keys) -> one canonical
-    table with duplicates of a source id folded (see `fold`), and the number folded."""
+    table with duplicates of a source id folded (see `fold`), and the number folded. Records
+    kept under an older external_id (resolve_keys) are added to `lookups` as `source_keys`."""
     if not parts:
         return assemble({}, 0), 0
     table = pa.concat_tables(parts, promote_options="permissive")
@@ -313,15 +328,47 @@ def finish(
     direction = columns.get("direction", pa.nulls(table.num_rows, pa.string()))
     unknown = pc.and_(pc.equal(table["kind"], "call"), pc.is_null(direction))
     columns["direction"] = pc.if_else(unknown, "unknown", direction)
-    ids = table["_id"]
+    external_id, ids, aliases = resolve_keys(table, context)
+    if aliases is not None and aliases.num_rows and lookups is not None:
+        lookups[KEYS_TABLE] = aliases
     columns.update(
-        external_id=pc.binary_join_element_wise(context.prefix, ids, ":"),
+        external_id=external_id,
         source_system=common.constant(context.source_system, table.num_rows),
         source_id=ids,
         source_file=table[FILE_COL],
         source_row=table[ROW_COL],
     )
     return assemble(columns, table.num_rows), folded
+
+
+def resolve_keys(
+    table: pa.Table, context: MapContext
+) -> tuple[pa.ChunkedArray, pa.ChunkedArray, pa.Table | None]:
+    """(external_id, source_id, aliases) per folded row. A keying change never re-keys what is
+    staged: a key the staging remembers keeps its external_id; else the new rule's id when it is
+    staged (or nothing is); else the old rule's (LEGACY_COL) when that one is staged. `aliases`
+    are the rows kept under an id other than the new rule's: (source_key, external_id)."""
+    new = pc.binary_join_element_wise(context.prefix, table["_id"], ":")
+    staged = context.staged
+    if staged is None or staged.num_rows == 0:
+        return new, table["_id"], None
+    staged = staged.select(["external_id", "source_key"]).cast(
+        pa.schema([("external_id", pa.string()), ("source_key", pa.string())])
+    )
+    known = staged["external_id"].combine_chunks()
+    remembered = staged.filter(pc.is_valid(staged["source_key"]))
+    at = pc.index_in(table["_id"], value_set=remembered["source_key"].combine_chunks())
+    kept = [pc.take(remembered["external_id"], at), pc.if_else(pc.is_in(new, known), new, None)]
+    if LEGACY_COL in table.column_names:
+        legacy = pc.binary_join_element_wise(context.prefix, table[LEGACY_COL], ":")
+        kept.append(pc.if_else(pc.fill_null(pc.is_in(legacy, known), False), legacy, None))
+    external = pc.coalesce(*kept, new)
+    source_id = pc.utf8_slice_codeunits(external, len(context.prefix) + 1)
+    moved = pc.fill_null(pc.not_equal(external, new), False)
+    aliases = pa.table(
+        {"source_key": table["_id"].filter(moved), "external_id": external.filter(moved)}
+    )
+    return external, source_id, aliases
 
 
 def prepared(table: pa.Table, columns: Mapping[str, Any], extra: tuple[str, ...] = ()) -> pa.Table:

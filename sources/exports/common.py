@@ -7,19 +7,17 @@ on flat columns.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
-from functools import lru_cache
 from typing import Any
 
-import phonenumbers
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from sources.engagements.phones import to_e164
 
 TIMESTAMP = pa.timestamp("ms", tz="UTC")
 RFC2822 = "%a, %d %b %Y %H:%M:%S %z"
 ISO_OFFSET = "%Y-%m-%dT%H:%M:%S%z"
-_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 
 
 def column(table: pa.Table, *names: str) -> pa.ChunkedArray:
@@ -70,21 +68,6 @@ def normalise_phones(values: pa.ChunkedArray, region: str | None) -> pa.ChunkedA
     distinct = pc.unique(values).drop_null()
     e164 = pa.array([to_e164(v, region) for v in distinct.to_pylist()], pa.string())
     return pc.take(e164, pc.index_in(values, value_set=distinct))
-
-
-@lru_cache(maxsize=1_000_000)
-def to_e164(raw: str, region: str | None) -> str | None:
-    """One number to E.164; valid E.164 input takes the fast path (no parsing)."""
-    text = raw.strip()
-    if _E164.match(text):
-        return text
-    try:
-        number = phonenumbers.parse(text, region)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_valid_number(number):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def duration_between(start: pa.ChunkedArray, end: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -170,6 +153,33 @@ def parse_time_as(values: pa.ChunkedArray, fmt: str = "iso", zone: str = "UTC") 
     return localise(pc.strptime(values, format=fmt, unit="ms", error_is_null=True), zone)
 
 
+DST_GAP = "time_in_dst_gap_shifted"  # a wall-clock time skipped when clocks went forward
+DST_OVERLAP = "time_in_dst_overlap_earlier"  # one repeated when they went back
+
+
+def dst_warnings(values: pa.ChunkedArray, fmt: str = "iso", zone: str = "UTC") -> pa.ChunkedArray:
+    """Per value read as wall-clock time in `zone` (see `localise` for the policy): DST_GAP when
+    that time does not exist there, DST_OVERLAP when it exists twice, else null."""
+    n = len(values)
+    if zone in UTC_ZONES or fmt in ("epoch_s", "epoch_ms", "rfc2822") or "%z" in fmt:
+        return pa.chunked_array([pa.nulls(n, pa.string())])
+    if fmt == "iso":
+        naive_text = pc.if_else(pc.match_substring_regex(values, _NAIVE_ISO), values, None)
+        naive = _cast_times(naive_text, None)
+    else:
+        naive = pc.strptime(values, format=fmt, unit="ms", error_is_null=True)
+
+    def read(ambiguous: str, nonexistent: str) -> pa.ChunkedArray:
+        aware = pc.assume_timezone(
+            naive, timezone=zone, ambiguous=ambiguous, nonexistent=nonexistent
+        )
+        return aware.cast(pa.int64())
+
+    gap = pc.not_equal(read("earliest", "earliest"), read("earliest", "latest"))
+    overlap = pc.not_equal(read("earliest", "latest"), read("latest", "latest"))
+    return first_match([(gap, DST_GAP), (overlap, DST_OVERLAP)], None, n)
+
+
 def parse_number(values: pa.ChunkedArray) -> pa.ChunkedArray:
     """Decimal strings (`12`, `-0.5`, `1e3`) -> float64; anything else -> null."""
     trimmed = pc.utf8_trim_whitespace(values)
@@ -225,13 +235,22 @@ def parse_duration(values: pa.ChunkedArray, unit: str) -> pa.ChunkedArray:
 
 
 def derive_span(
-    start: pa.ChunkedArray, end: pa.ChunkedArray, duration_ms: pa.ChunkedArray
+    start: pa.ChunkedArray,
+    end: pa.ChunkedArray,
+    duration_ms: pa.ChunkedArray,
+    measured_first: bool = False,
 ) -> tuple[pa.ChunkedArray, pa.ChunkedArray, pa.ChunkedArray]:
-    """(start, end, duration) with each missing one derived from the other two, row by row."""
-    duration = pc.coalesce(duration_ms, duration_between(start, end))
-    span = pc.cast(duration, pa.duration("ms"))
-    start = pc.coalesce(start, pc.subtract(end, span))
-    return start, pc.coalesce(end, pc.add(start, span)), duration
+    """(start, end, duration) with each missing one derived from the other two, row by row.
+
+    The most precise source wins: `measured_first` when `duration_ms` is rounded (Zoom and
+    Salesforce minutes), so the measured span end - start beats it; else the duration field
+    (exact ms or s) does. Whenever start and duration are known, end = start + duration.
+    """
+    span = duration_between(start, end)
+    duration = pc.coalesce(span, duration_ms) if measured_first else pc.coalesce(duration_ms, span)
+    length = pc.cast(duration, pa.duration("ms"))
+    start = pc.coalesce(start, pc.subtract(end, length))
+    return start, pc.coalesce(pc.add(start, length), end), duration
 
 
 # --- ids, names, phones ------------------------------------------------------------------------

@@ -118,7 +118,7 @@ def build_outputs(
         "rejected_records": rejected,
     }
     for target, tables_of_target in parts.items():
-        tables[f"{target}_requests"] = pa.concat_tables(tables_of_target)
+        tables[f"{target}_requests"] = _noted(pa.concat_tables(tables_of_target), mapped.notes)
     for name, lookup in mapped.lookups.items():
         tables[name] = lookup.append_column("job", pa.array([job] * lookup.num_rows, pa.string()))
     counted = rejected.group_by(["target", "reason"]).aggregate([("reason", "count")])
@@ -163,6 +163,18 @@ def with_tombstones(table: pa.Table, keys: dict[str, pa.Array]) -> pa.Table:
     count = len(next(iter(keys.values())))
     dead = pa.table({**keys, DELETED: pa.array([True] * count, pa.bool_())})
     return pa.concat_tables([live, dead], promote_options="default")
+
+
+def _noted(requests: pa.Table, notes: dict[str, list[str]]) -> pa.Table:
+    """Requests with the mapping's warnings of their record added to the builders' own."""
+    if not notes or requests.num_rows == 0:
+        return requests
+    ids = pa.array(list(notes), pa.string())
+    words = pa.array([",".join(w) for w in notes.values()], pa.string())
+    extra = pc.take(words, pc.index_in(requests["external_id"], value_set=ids))
+    old = requests["warnings"]
+    warnings = pc.coalesce(pc.binary_join_element_wise(old, extra, ","), old, extra)
+    return requests.set_column(requests.schema.get_field_index("warnings"), "warnings", warnings)
 
 
 def _rows(table: pa.Table) -> list[CanonicalRecord]:

@@ -24,6 +24,7 @@ from fsspec.implementations.local import LocalFileSystem
 
 from sources.engagements.settings import BuildSettings
 from sources.exports.canonical import (
+    KEYS_TABLE,
     MapContext,
     RowRejection,
     SourceFile,
@@ -46,6 +47,7 @@ TABLE_KEYS: dict[str, str | list[str]] = {
     "v2_requests": "external_id",
     "rejected_records": "rejection_id",
     "recordings": ["job", "call_sid"],
+    KEYS_TABLE: ["job", "source_key"],  # a source key kept under an older external_id
 }
 SIDE_TABLES = ("recordings",)  # what presets may stage for joins in later runs
 HARD_DELETE = {DELETED: {"data_type": "bool", "hard_delete": True}}
@@ -71,6 +73,9 @@ class ExportJob:
     targets: tuple[str, ...] = ("v1", "v2")
     options: dict[str, Any] = field(default_factory=dict)  # preset options (generic: mapping)
     follow_symlinks: bool = False  # local folders: follow links that stay inside the folder
+    # What the staging holds for the job (MapContext.staged): its records' external ids and the
+    # source keys remembered beside them, so a keying change never re-keys a staged record.
+    staged_keys: pa.Table | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass
@@ -85,6 +90,7 @@ class StageTally:
     target_rejected: dict[str, int] = field(default_factory=dict)
     reasons: dict[str, int] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)  # entries not read -> why
+    paths: set[str] = field(default_factory=set)  # files read: their old rejections are stale
 
     def skip(self, job: str, entries: list[Skipped]) -> None:
         """Each skipped entry once (the folder may be listed twice in a run), with a warning."""
@@ -123,6 +129,7 @@ def exports(
     @dlt.transformer(name=f"{job.name}_records")
     def records(items: list[Any]) -> Iterator[Any]:
         listed = [_export_file(item) for item in items]
+        tally.paths.update(f.path for f in listed)
         every = lambda: _every_file(job, tally)  # noqa: E731
         for out in stage_stream(listed, job, settings, known or {}, every):
             tally.add(out)
@@ -255,6 +262,7 @@ def stage_stream(
                 job.default_region,
                 _supersede(side, earlier),
                 job.options,
+                job.staged_keys,
             )
 
         # What is not partitioned (rows of no known shape) and the unreadable files: one
@@ -262,7 +270,7 @@ def stage_stream(
         mapped = preset.map_files(spill.whole(), context({}))
         mapped.rejections.extend(spill.unreadable)
         mapped.read += len(spill.unreadable)
-        mapped.lookups = {}
+        mapped.lookups = _kept_keys(mapped.lookups)
         out = build_outputs(mapped, settings, job.name, job.targets)
         out.files = len(spill.files) + len(spill.unreadable)
         if whole:
@@ -271,8 +279,14 @@ def stage_stream(
         yield out
         for p, sources in enumerate(spill.partitions()):
             mapped = preset.map_files(sources, context(spill.side_for(sources)))
-            mapped.lookups = spill.side_bucket(p)
+            mapped.lookups = {**_kept_keys(mapped.lookups), **spill.side_bucket(p)}
             yield build_outputs(mapped, settings, job.name, job.targets)
+
+
+def _kept_keys(lookups: dict[str, pa.Table]) -> dict[str, pa.Table]:
+    """Of a partition's lookups, the source keys kept under older ids (not a side table: every
+    partition stages its own)."""
+    return {n: t for n, t in lookups.items() if n == KEYS_TABLE}
 
 
 def _supersede(new: dict[str, pa.Table], known: dict[str, pa.Table]) -> dict[str, pa.Table]:
@@ -310,6 +324,7 @@ def stage_files(
         job.default_region,
         {} if whole else known or {},
         job.options,
+        job.staged_keys,
     )
     mapped = preset.map_files(sources, context)
     mapped.rejections.extend(unreadable)

@@ -70,7 +70,8 @@ def test_a_disposition_map_adds_the_portals_outcomes(tmp_path: Path, sample: Pat
         },
     )
     dispositions = build_settings(job).dispositions
-    assert dispositions["demo booked"] == "11111111-2222-3333-4444-555555555555"
+    # One normalisation for map keys and record values (issue 15): `Demo booked` -> demo_booked
+    assert dispositions["demo_booked"] == "11111111-2222-3333-4444-555555555555"
     assert "connected" in dispositions  # HubSpot's built-ins stay
 
 

@@ -138,7 +138,9 @@ def test_iso_round_trip_ms(moment: datetime, zone: timezone, zulu: bool, timespe
     [
         ("+14155552671", None, "+14155552671"),
         (" +14155552671 ", None, "+14155552671"),
-        ("+13051416799", None, "+13051416799"),  # Twilio's sample numbers: E.164, fast path
+        # Twilio's sample numbers: E.164-shaped but invalid (no NANP exchange starts with 1)
+        ("+13051416799", None, None),
+        ("12055550123", None, "+12055550123"),  # 11 NANP digits without the plus
         ("+44 20 7946 0958", None, "+442079460958"),
         ("+1 (415) 555-2671", None, "+14155552671"),
         ("(415) 555-2671", "US", "+14155552671"),

@@ -27,7 +27,10 @@ def staged(preset: str, name: str, data: bytes) -> dict[str, Any]:
 
 
 def aircall(call: dict[str, Any]) -> bytes:
-    return json.dumps({"calls": [{"id": 1, "direction": "inbound", **call}]}).encode()
+    """A finished Aircall call (`done`: a call still in progress has no duration yet)."""
+    return json.dumps(
+        {"calls": [{"id": 1, "direction": "inbound", "status": "done", **call}]}
+    ).encode()
 
 
 def twilio(duration: str, start: str = "Fri, 18 Oct 2019 17:02:00 +0000") -> bytes:

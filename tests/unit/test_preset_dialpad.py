@@ -45,7 +45,9 @@ def test_registered() -> None:
         (
             "1002",
             {
-                "started_at": datetime(2013, 1, 1, tzinfo=UTC),  # "1356998400000" ms
+                # date_connected "1356998405000" ms: `duration` counts from the connection, so
+                # start + duration is date_ended
+                "started_at": datetime(2013, 1, 1, 0, 0, 5, tzinfo=UTC),
                 "ended_at": datetime(2013, 1, 1, 0, 2, 5, 500_000, tzinfo=UTC),
                 "duration_ms": 120_500,  # a double of ms
                 "direction": "inbound",

@@ -75,7 +75,7 @@ def test_registered() -> None:
             "7782342274025937999",  # Google Meet, all parties internal
             {
                 "kind": "meeting",
-                "direction": "internal",
+                "direction": "unknown",  # direction "Conference" wins over scope "Internal"
                 "started_at": datetime(2024, 4, 15, 7, tzinfo=UTC),
                 "recording_url": "https://gong-media.example/video/7782342274025937999.mp4?sig=y",
             },

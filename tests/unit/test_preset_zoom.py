@@ -76,8 +76,9 @@ def test_webhook_sample_builds_both_requests(zoom_2: bytes) -> None:
 @pytest.mark.parametrize(
     ("uuid", "url", "ended", "duration_ms"),
     [
-        # 0 minutes: a 2-second meeting; MP4 preferred over the M4A listed first
-        ("Qza5PJa+Tb2nCMZlkNFksg==", MP4_1, datetime(2024, 4, 15, 14, 0, 2, tzinfo=UTC), 0),
+        # 0 minutes: a 2-second meeting is 2,000 ms (the measured span beats the rounded
+        # minutes); MP4 preferred over the M4A listed first
+        ("Qza5PJa+Tb2nCMZlkNFksg==", MP4_1, datetime(2024, 4, 15, 14, 0, 2, tzinfo=UTC), 2_000),
         # only a processing file: no URL, end = start + 45 minutes
         ("/ajXp112QmuoKj4854875==", None, datetime(2024, 4, 22, 14, 45, tzinfo=UTC), 2_700_000),
         # M4A only (CHAT files are not media)
@@ -85,14 +86,14 @@ def test_webhook_sample_builds_both_requests(zoom_2: bytes) -> None:
             "mJ7//Y0vQvKq3fYcXc1v+g==",
             "https://example.zoom.us/rec/download/m4a-3",
             datetime(2024, 4, 16, 10, 1, 40, tzinfo=UTC),
-            1_860_000,
+            1_900_000,  # 31 min 40 s measured, not the 31 minutes written
         ),
         # a processing file with a URL is skipped for the completed MP4
         (
             "k1Yf0kzsQ9u3wJ9bT2b6aw==",
             "https://example.zoom.us/rec/download/mp4-5",
             datetime(2024, 4, 17, 9, 42, 30, tzinfo=UTC),
-            720_000,
+            750_000,
         ),
     ],
 )

@@ -141,7 +141,11 @@ def rough_records(draw: Any) -> dict[str, Any]:
         ),
         "duration_ms": draw(st.one_of(st.none(), st.integers(0, 10**9))),
         "direction": draw(st.sampled_from([None, "inbound", "outbound", "internal", "unknown"])),
-        "status": draw(st.sampled_from([None, "completed", "busy", "no_answer", "voicemail", "x"])),
+        "status": draw(
+            st.sampled_from(
+                [None, "completed", "busy", "no_answer", "voicemail", "in_progress", "x"]
+            )
+        ),
         "disposition": draw(
             st.sampled_from(
                 [
@@ -149,6 +153,8 @@ def rough_records(draw: Any) -> dict[str, Any]:
                     "",
                     "connected",
                     "Left voicemail",
+                    "left-voicemail",
+                    "Demo  booked",
                     "odd",
                     "f240bbac-87c9-4f6e-bf70-924b57d47db7",
                 ]
@@ -178,7 +184,10 @@ SETTINGS = [
         source_system="gong",
         is_private=True,
         owners=OwnerIndex.from_rows([{"owner_id": "7", "email": "Owner@x.io"}]),
-        dispositions={"odd": "73a0d17f-1163-4015-bdd5-ec830791da20"},
+        dispositions={
+            "odd": "73a0d17f-1163-4015-bdd5-ec830791da20",
+            "Demo booked": "a4c4c377-d246-4b32-a13b-75a56a4cd0ff",
+        },
     ),
     BuildSettings(
         source_system="x",

@@ -3,7 +3,10 @@
 Facts (export_formats.md §2): the API and webhooks give call objects with Unix-second times,
 `raw_digits` (the other party, spaced `+44 330 …` or `anonymous`) and the Aircall line in
 `number.digits`; webhooks `{resource, event, timestamp, token, data}` arrive at least once and
-out of order, so deliveries for one `data.id` fold into one record (the latest event wins). The
+out of order, so deliveries for one `data.id` fold into one record (the latest event wins);
+deliveries stored as `{"name": "call.ended", "body": {…event…}}` envelopes read like bare
+events. A call not `done` and with no `ended_at` is `in_progress` (its duration, 0 until it
+ends, unknown) until a later event or export ends it. The
 dashboard CSV has a `datetime (tz offset incl.)` column with no offset in each number's zone:
 only `datetime (utc)` is safe; its `from`/`to` are digits without `+`; `call id (internal)` is the
 API id, so a call staged from the CSV and from the API is one record.
@@ -34,7 +37,7 @@ from sources.exports.canonical import (
 from sources.exports.readers import Collection
 
 DIRECTION = {"inbound": "inbound", "outbound": "outbound", "internal": "internal"}
-KNOWN = ("calls", "call", "webhooks", "dashboard")
+KNOWN = ("calls", "call", "webhooks", "envelopes", "dashboard")
 NO_USER = "[No associated user]"
 CSV_TIME_FORMATS = ("%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M")  # dayfirst .xls exports re-saved
 # API pages are the state at fetch time; then the latest webhook; then the dashboard CSV.
@@ -56,6 +59,8 @@ def _named(path: str, coll: Collection) -> Collection | None:
     cols = {c.lower() for c in coll.rows.column_names}
     if "data" in cols and {"event", "resource"} & cols:
         return Collection("webhooks", coll.rows)
+    if {"name", "body"} <= cols and "id" not in cols:
+        return Collection("envelopes", coll.rows)
     if {"datetime (utc)", "call id (internal)", "call id"} & cols:
         return Collection("dashboard", coll.rows)
     if "call" in cols and "id" not in cols:
@@ -87,7 +92,7 @@ def _api_rows(files: list[SourceFile], rejections: list[RowRejection]) -> pa.Tab
     single = with_provenance(files, ("call",))
     if single is not None:
         tables.append(_ranked(nested.unwrap_json(single, "call"), 0, None))
-    hooks = with_provenance(files, ("webhooks",))
+    hooks = _webhooks(files)
     if hooks is not None:
         # The token authenticates deliveries: never keep it, not even in rejected rows.
         hooks = hooks.drop_columns([c for c in hooks.column_names if c.lower() == "token"])
@@ -102,6 +107,18 @@ def _api_rows(files: list[SourceFile], rejections: list[RowRejection]) -> pa.Tab
         rejections += other
         ts = common.parse_epoch(common.column(hooks, "timestamp"), "s")
         tables.append(_ranked(nested.unwrap_json(hooks, "data"), 1, ts))
+    return pa.concat_tables(tables, promote_options="permissive") if tables else None
+
+
+def _webhooks(files: list[SourceFile]) -> pa.Table | None:
+    """Bare webhook events, and the events inside `{name, body}` envelopes, as one table."""
+    tables = []
+    bare = with_provenance(files, ("webhooks",))
+    if bare is not None:
+        tables.append(bare)
+    wrapped = with_provenance(files, ("envelopes",))
+    if wrapped is not None:
+        tables.append(nested.unwrap_json(wrapped, "body").drop_columns(["name"]))
     return pa.concat_tables(tables, promote_options="permissive") if tables else None
 
 
@@ -122,15 +139,18 @@ def _prepare_api(rows: pa.Table, context: MapContext) -> tuple[pa.Table, list[Ro
         rows,
         ["number.digits", "user.email", "user.name", "contact.first_name", "contact.last_name"],
     )
+    ended = common.parse_epoch(common.column(rows, "ended_at"), "s")
+    done = common.any_of(pc.is_valid(ended), pc.equal(common.column(rows, "status"), "done"))
     start, end, duration = common.derive_span(
         rows["_start"],
-        common.parse_epoch(common.column(rows, "ended_at"), "s"),
-        common.to_ms(common.column(rows, "duration"), "s"),
+        ended,
+        pc.if_else(done, common.to_ms(common.column(rows, "duration"), "s"), None),
     )
     direction = common.map_values(common.column(rows, "direction"), DIRECTION, "unknown")
     other, line = common.column(rows, "raw_digits"), got["number.digits"]
     answered = pc.is_valid(common.column(rows, "answered_at"))
     status = _status(rows, direction, answered, common.column(rows, "voicemail"))
+    status = pc.if_else(pc.invert(done), "in_progress", status)
     first, last = got["contact.first_name"], got["contact.last_name"]
     contact = pc.coalesce(pc.binary_join_element_wise(first, last, " "), first, last)
     columns = _calls(rows, context, direction, *common.by_direction(direction, line, other))

@@ -44,6 +44,7 @@ STATUS = {
     **dict.fromkeys(("answered", "connected", "complete", "done"), "completed"),
     **dict.fromkeys(("no_answer", "no-answer", "no answer", "unanswered"), "no_answer"),
     "cancelled": "canceled",
+    **dict.fromkeys(("in_progress", "in-progress", "in progress", "ongoing"), "in_progress"),
 }
 TEXT_FIELDS = ("title", "body", "disposition", "recording_url", "transcript_text", "owner_email")
 
@@ -65,7 +66,25 @@ def map_files(files: list[SourceFile], context: MapContext) -> MappedRows:
         rejections += bad
     prefer = ((FILE_COL, "descending"), (ROW_COL, "descending")) if mapping.keep == "last" else ()
     records, folded = finish(parts, context, prefer)
-    return MappedRows(records, rejections, read=count_rows(files), folded=folded)
+    notes = _notes(parts, records)
+    return MappedRows(records, rejections, read=count_rows(files), folded=folded, notes=notes)
+
+
+def _notes(parts: list[pa.Table], records: pa.Table) -> dict[str, list[str]]:
+    """Per staged record, the warnings of the row it was read from (wall-clock times in a DST
+    gap or overlap, read by the policy of common.localise)."""
+    warned = {}
+    for part in parts:
+        flagged = part.filter(pc.is_valid(part["_time_warning"]))
+        for file, row, warning in zip(
+            *(flagged[c].to_pylist() for c in (FILE_COL, ROW_COL, "_time_warning")), strict=True
+        ):
+            warned[(file, row)] = warning.split(",")
+    if not warned:
+        return {}
+    columns = ("source_file", "source_row", "external_id")
+    keys = zip(*(records[c].to_pylist() for c in columns), strict=True)
+    return {eid: warned[(f, r)] for f, r, eid in keys if (f, r) in warned}
 
 
 def _values(rows: pa.Table, spec: FieldSpec | None) -> pa.ChunkedArray:
@@ -114,12 +133,34 @@ def _times(rows: pa.Table, specs: dict[str, FieldSpec]) -> dict[str, pa.ChunkedA
     return {"started_at": start, "ended_at": end, "duration_ms": duration}
 
 
+def _dst_warnings(rows: pa.Table, specs: dict[str, FieldSpec]) -> pa.ChunkedArray:
+    """The DST warnings of the row's start and end times, comma-joined (null when none)."""
+    found = []
+    for name in ("started_at", "ended_at"):
+        spec = specs.get(name)
+        if spec is not None:
+            found.append(common.dst_warnings(_values(rows, spec), spec.format, spec.zone))
+    if not found:
+        return pa.chunked_array([pa.nulls(rows.num_rows, pa.string())])
+    return _join(found)
+
+
+def _join(parts: list[pa.ChunkedArray]) -> pa.ChunkedArray:
+    """Comma-joined non-null strings per row, null when all are null (Arrow's `skip` null
+    handling drops whole rows of chunked input, so it is not used)."""
+    joined = parts[0]
+    for part in parts[1:]:
+        joined = pc.coalesce(pc.binary_join_element_wise(joined, part, ","), joined, part)
+    return joined
+
+
 def _prepare(
     rows: pa.Table, mapping: MappingFile, context: MapContext
 ) -> tuple[pa.Table, list[RowRejection]]:
     specs = dict(mapping.fields)
     rows, bad_kind = _kinds(rows, specs["kind"])
     times = _times(rows, specs)
+    rows = rows.append_column("_time_warning", _dst_warnings(rows, specs))
     rows = rows.append_column("_end", times["ended_at"])
     rows = rows.append_column("_duration", times["duration_ms"])
     start_spec = specs.get("started_at")
@@ -153,7 +194,7 @@ def _prepare(
         ],
         rows.num_rows,
     )
-    return prepared(rows, columns), bad_kind + rejections
+    return prepared(rows, columns, ("_time_warning",)), bad_kind + rejections
 
 
 def _kinds(rows: pa.Table, spec: FieldSpec) -> tuple[pa.Table, list[RowRejection]]:

@@ -36,7 +36,14 @@ from sources.exports.canonical import (
 from sources.exports.readers import Collection
 
 KNOWN = ("calls",)
-DIRECTION = {"inbound": "inbound", "outbound": "outbound"}
+# The explicit direction wins; `scope` (whether outside people took part) decides only when
+# there is none: Internal -> internal, else unknown.
+DIRECTION = {
+    "inbound": "inbound",
+    "outbound": "outbound",
+    "conference": "unknown",
+    "unknown": "unknown",
+}
 CONFERENCING = (
     "zoom",
     "google meet",
@@ -107,7 +114,10 @@ def _prepare(rows: pa.Table, context: MapContext) -> tuple[pa.Table, list[RowRej
     video = pc.equal(pc.utf8_lower(common.column(rows, "media")), "video")
     system = pc.utf8_lower(common.column(rows, "system"))
     meeting = common.any_of(video, pc.is_in(system, value_set=pa.array(CONFERENCING)))
-    internal = pc.equal(pc.utf8_lower(common.column(rows, "scope")), "internal")
+    direction = pc.coalesce(
+        common.map_values(common.column(rows, "direction"), DIRECTION, "unknown"),
+        common.map_values(common.column(rows, "scope"), {"internal": "internal"}, "unknown"),
+    )
     participants, owners = _parties(rows, context.default_region)
     columns: dict[str, Any] = {
         "kind": pc.if_else(meeting, "meeting", "call"),
@@ -115,17 +125,22 @@ def _prepare(rows: pa.Table, context: MapContext) -> tuple[pa.Table, list[RowRej
         "started_at": start,
         "ended_at": end,
         "duration_ms": duration,
-        "direction": common.first_match(
-            [(internal, "internal")],
-            common.map_values(common.column(rows, "direction"), DIRECTION, "unknown"),
-            n,
-        ),
+        "direction": direction,
+        "disposition": pc.coalesce(common.column(rows, "sdrDisposition"), _outcome(rows)),
         "recording_url": pc.coalesce(rows["_audio"], rows["_video"]),
         "owner_email": owners,
         "participants": participants,
     }
     rows = rows.append_column("_extensive", pc.is_valid(common.column(rows, "parties")))
     return prepared(rows, columns, ("_extensive",)), rejections
+
+
+def _outcome(rows: pa.Table) -> pa.ChunkedArray:
+    """`callOutcome`: a word, or an object whose `name` is the outcome."""
+    values = common.column(rows, "callOutcome")
+    names = nested.extract_paths(rows, ["callOutcome.name"])["callOutcome.name"]
+    plain = pc.if_else(pc.starts_with(pc.fill_null(values, ""), "{"), None, values)
+    return pc.coalesce(names, plain)
 
 
 def _parties(rows: pa.Table, region: str | None) -> tuple[pa.Array, pa.Array]:

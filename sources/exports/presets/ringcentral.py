@@ -4,8 +4,13 @@ and JSONL of records.
 Facts (export_formats.md §5): `startTime` is ISO 8601 UTC with ms; `duration` is in seconds and
 `durationMs` in ms; `from`/`to` are `{phoneNumber, extensionNumber, name}` (no phoneNumber on
 extension calls); one call gives a record per extension/leg (company vs user log), so the source
-id is `telephonySessionId` (else `sessionId`, else `id`) and the legs fold, the recording taken
-from whichever leg has it. `recording.contentUri` needs a Bearer token to download.
+id is `sessionId` (else `telephonySessionId`, else `id`) and the legs fold, the recording taken
+from whichever leg has it. Older exports lack `telephonySessionId`: a record without it takes
+the one another record of its `sessionId` carries in the same files, else is keyed on
+`sessionId` (else `id`); a call staged that way keeps its external_id when a later export of it
+carries `telephonySessionId` (canonical.resolve_keys). Numbers written as 11
+digits with the leading 1 and no plus read as +1 (phones.to_e164). `recording.contentUri`
+needs a Bearer token to download.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import pyarrow.compute as pc
 from sources.exports import common, nested
 from sources.exports.canonical import (
     FILE_COL,
+    LEGACY_COL,
     ROW_COL,
     MapContext,
     MappedRows,
@@ -57,6 +63,8 @@ STATUS = {
     "voicemail": "voicemail",
     "busy": "busy",
     "no answer": "no_answer",
+    "in progress": "in_progress",  # an active call: a later export gives its result
+    "ringing": "in_progress",
 }
 PATHS = (
     "from.phoneNumber",
@@ -108,7 +116,11 @@ def map_files(files: list[SourceFile], context: MapContext) -> MappedRows:
 
 
 def _prepare(rows: pa.Table, context: MapContext) -> tuple[pa.Table, list[RowRejection]]:
-    ids = pc.coalesce(*(common.column(rows, c) for c in ("telephonySessionId", "sessionId", "id")))
+    session, other = common.column(rows, "sessionId"), common.column(rows, "id")
+    ids = pc.coalesce(
+        common.column(rows, "telephonySessionId"), _session_tsid(rows), session, other
+    )
+    rows = rows.append_column(LEGACY_COL, common.source_ids(pc.coalesce(session, other))[0])
     start = common.parse_iso_times(common.column(rows, "startTime"))
     rows, rejections = require_id_and_start(
         rows, ids, start, ("telephonySessionId", "startTime"), "an ISO 8601 time"
@@ -140,7 +152,20 @@ def _prepare(rows: pa.Table, context: MapContext) -> tuple[pa.Table, list[RowRej
         rows.num_rows,
     )
     modified = common.parse_iso_times(common.column(rows, "lastModifiedTime"))
-    return prepared(rows.append_column("_modified", modified), columns, ("_modified",)), rejections
+    rows = rows.append_column("_modified", modified)
+    return prepared(rows, columns, ("_modified", LEGACY_COL)), rejections
+
+
+def _session_tsid(rows: pa.Table) -> pa.ChunkedArray:
+    """Per row, the telephonySessionId that a record of the same sessionId carries (the least
+    when they differ), so a leg exported without it folds with the legs that have it."""
+    pairs = pa.table(
+        {"s": common.column(rows, "sessionId"), "t": common.column(rows, "telephonySessionId")}
+    )
+    known = pairs.filter(pc.and_(pc.is_valid(pairs["s"]), pc.is_valid(pairs["t"])))
+    least = known.group_by("s").aggregate([("t", "min")])
+    at = pc.index_in(pairs["s"], value_set=least["s"].combine_chunks())
+    return pc.take(least["t_min"], at)
 
 
 def _numbers(

@@ -5,10 +5,12 @@ Facts (export_formats.md §4): Data Export datetimes are `YYYY-MM-DD HH:MM:SS` i
 marker (SOQL JSON writes `…T…+0000`), files are Windows-1252 (the reader falls back to it),
 booleans are "0"/"1". A Task has no start time: `CompletedDateTime`, else `CreatedDate`, never
 `ActivityDate` (a date pinned to UTC midnight). Only call Tasks are engagements: a Task with
-neither `TaskSubtype`/`Type` = Call, a `CallType`, a `CallObject` nor a positive
-`CallDurationInSeconds` (list e-mails carry "0") is rejected. An Event starts at
-`StartDateTime`, else `ActivityDateTime` (+ `DurationInMinutes`); all-day events keep their
-date. `IsChild` events are the invitees' copies of a group event: they fold (counted). OwnerId
+neither `TaskSubtype`/`Type` = Call, a `CallType`, a `CallObject`, a `CallDisposition` nor a
+positive `CallDurationInSeconds` (list e-mails carry "0") is rejected; Data Exports without
+TaskSubtype/CallType values are read by their call data. A Task file with none of those columns
+is rejected once, as a file (it cannot hold a call), naming the columns to export. An Event
+starts at `StartDateTime`, else `ActivityDateTime` (+ `DurationInMinutes`); all-day events keep
+their date. `IsChild` events are the invitees' copies of a group event: they fold (counted). OwnerId
 is a user id, not an e-mail: owner_email stays null (an owner map resolves ids elsewhere).
 """
 
@@ -39,6 +41,15 @@ from sources.exports.readers import Collection
 KNOWN = ("tasks", "events")
 EVENT_COLUMNS = {"activitydatetime", "startdatetime", "durationinminutes", "isalldayevent"}
 TASK_COLUMNS = {"tasksubtype", "calltype", "calldurationinseconds", "completeddatetime"}
+# A Task can be told a call only by one of these columns.
+CALL_COLUMNS = (
+    "TaskSubtype",
+    "Type",
+    "CallType",
+    "CallDurationInSeconds",
+    "CallDisposition",
+    "CallObject",
+)
 DIRECTION = {"inbound": "inbound", "outbound": "outbound", "internal": "internal"}
 STATUS = {"completed": "completed"}  # a Task's own status (to-do state)
 # The call's result, when CallDisposition holds one of the usual words (it is free text).
@@ -89,6 +100,8 @@ def map_files(files: list[SourceFile], context: MapContext) -> MappedRows:
     )
     parts = []
     folded = 0
+    no_calls = _without_call_columns(files)
+    rejections += no_calls
     for name, prepare in (("tasks", _prepare_tasks), ("events", _prepare_events)):
         rows = with_provenance(files, (name,))
         if rows is not None:
@@ -97,7 +110,34 @@ def map_files(files: list[SourceFile], context: MapContext) -> MappedRows:
             rejections += bad
             folded += children
     records, duplicates = finish(parts, context)
-    return MappedRows(records, rejections, read=count_rows(files), folded=folded + duplicates)
+    read = count_rows(files) + len(no_calls)
+    return MappedRows(records, rejections, read=read, folded=folded + duplicates)
+
+
+def _without_call_columns(files: list[SourceFile]) -> list[RowRejection]:
+    """Task collections with none of CALL_COLUMNS: one rejection per file, standing for its rows
+    (taken out of `files`, as an unreadable file's are), instead of one per row."""
+    wanted = {c.lower() for c in CALL_COLUMNS}
+    found = []
+    for source in files:
+        for i, coll in enumerate(source.collections):
+            if coll.name != "tasks" or wanted & {c.lower() for c in coll.rows.column_names}:
+                continue
+            n = coll.rows.num_rows
+            source.collections[i] = Collection("tasks", coll.rows.slice(0, 0))
+            found.append(
+                RowRejection(
+                    "unreadable_file",
+                    "TaskSubtype",
+                    f"none of the file's {n} Task rows can be told a call: it has no "
+                    f"{', '.join(CALL_COLUMNS)} column; export Task with TaskSubtype (or "
+                    "CallType / CallDurationInSeconds / CallDisposition / CallObject)",
+                    source.path,
+                    0,
+                    {"file": source.path, "rows": n},
+                )
+            )
+    return found
 
 
 def _col(rows: pa.Table, *names: str) -> pa.ChunkedArray:
@@ -121,6 +161,7 @@ def _is_call(rows: pa.Table) -> pa.ChunkedArray:
         pc.equal(pc.utf8_lower(_col(rows, "Type")), "call"),
         pc.is_valid(_col(rows, "CallType")),
         pc.is_valid(_col(rows, "CallObject")),
+        pc.is_valid(_col(rows, "CallDisposition")),
         pc.greater(common.to_ms(_col(rows, "CallDurationInSeconds"), "s"), 0),
     )
 
@@ -131,8 +172,9 @@ def _prepare_tasks(rows: pa.Table) -> tuple[pa.Table, list[RowRejection], int]:
         pc.invert(_is_call(rows)),
         "unreadable_row",
         "TaskSubtype",
-        "a Task that is not a call (TaskSubtype/Type is not Call, and no CallType, CallObject "
-        "or CallDurationInSeconds > 0): only calls and meetings become engagements",
+        "a Task that is not a call (TaskSubtype/Type is not Call, and no CallType, CallObject, "
+        "CallDisposition or CallDurationInSeconds > 0): only calls and meetings become "
+        "engagements",
     )
     start = _time(rows, "CompletedDateTime", "CreatedDate")
     rows, bad = require_id_and_start(
@@ -176,6 +218,7 @@ def _prepare_events(rows: pa.Table) -> tuple[pa.Table, list[RowRejection], int]:
         rows["_start"],
         _time(rows, "EndDateTime"),
         common.to_ms(_col(rows, "DurationInMinutes"), "min"),
+        measured_first=True,  # EndDateTime - StartDateTime beats the rounded minutes
     )
     columns: dict[str, Any] = {
         "kind": common.constant("meeting", rows.num_rows),

@@ -37,6 +37,10 @@ STATUS = {
     "no-answer": "no_answer",
     "failed": "failed",
     "canceled": "canceled",
+    # not over yet: a later export of the call gives its result
+    "in-progress": "in_progress",
+    "ringing": "in_progress",
+    "queued": "in_progress",
 }
 DIRECTION = {
     "inbound": "inbound",
@@ -249,7 +253,9 @@ def _canonical(calls: pa.Table, context: MapContext) -> pa.Table:
             "source_id": root,
             "kind": pa.array(["call"] * calls.num_rows, pa.string()),
             "started_at": start,
-            "ended_at": pc.coalesce(end, pc.add(start, pc.cast(duration, pa.duration("ms")))),
+            # start + duration whenever both are known (the same second as end_time when
+            # Twilio's fields agree), else end_time
+            "ended_at": pc.coalesce(pc.add(start, pc.cast(duration, pa.duration("ms"))), end),
             "duration_ms": duration,
             "direction": common.map_values(
                 common.column(calls, "direction", "Direction"), DIRECTION, "unknown"

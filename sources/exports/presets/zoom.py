@@ -4,8 +4,10 @@
 Facts (export_formats.md §3): the meeting `id` repeats across instances of recurring meetings, so
 the source id is the instance `uuid`; `start_time` is ISO `Z`; `duration` is in whole minutes (0
 under a minute); files still `processing` have empty types and ends and no usable URL (the
-meeting still stages, v2 then rejects it with no_media_url); the end is the latest
-`recording_end`, or start + duration when no file has one (or it lies before the start).
+meeting still stages, v2 then rejects it with no_media_url). The measured span beats the rounded
+minutes: the duration runs from `start_time` to the latest `recording_end` of the meeting or
+its files (so a 76-second meeting is 76,000 ms, not 0), else it is `duration` minutes; the end
+is start + duration.
 Download URLs need an OAuth token: the webhook's `download_token` is a credential and is dropped,
 never stored with the URL.
 """
@@ -112,9 +114,15 @@ def _prepare(rows: pa.Table, context: MapContext) -> tuple[pa.Table, list[RowRej
     )
     url, last_end = _recording_files(common.column(rows, "recording_files"))
     start = rows["_start"]
+    own_end = common.parse_iso_times(common.column(rows, "recording_end"))
+    latest = pc.max_element_wise(last_end.cast(pa.int64()), own_end.cast(pa.int64()))
+    last_end = latest.cast(common.TIMESTAMP)
     last_end = pc.if_else(pc.greater_equal(last_end, start), last_end, None)
     start, end, duration = common.derive_span(
-        start, last_end, common.to_ms(common.column(rows, "duration"), "min")
+        start,
+        last_end,
+        common.to_ms(common.column(rows, "duration"), "min"),
+        measured_first=True,
     )
     host = common.column(rows, "host_email")
     n = rows.num_rows
