@@ -409,9 +409,9 @@ def purge_cmd(
     staging: Staging = DEFAULT,
     json: Json = False,
 ) -> None:
-    """Remove raw rows, transcripts and phone numbers of settled records older than a date;
-    ids, hashes and the ledger stay, so nothing is re-sent."""
-    from pipelines.maintenance import purge
+    """Erase personal data of settled records older than a date, every copy, and rewrite the
+    file so no erased value stays in its bytes; ids, hashes and states stay (nothing re-sent)."""
+    from pipelines.purge import purge
 
     cutoff = utc_date(before, "--before")
 
