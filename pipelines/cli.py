@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import typer
 
 from destinations.engagements.redact import install_log_redaction, redacted
+from destinations.engagements.staging_db import quiet_damage_in_dlt_logs
 from pipelines import report
 from pipelines.options import (
     DEFAULT,
@@ -55,6 +56,7 @@ from sources.errors import StopRunError
 
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 install_log_redaction()  # every log line, ours, dlt's or httpx's, loses any registered secret
+quiet_damage_in_dlt_logs()  # a damaged staging is one line, not dlt's traceback per retry
 
 # Plain tracebacks: pretty ones print local variables, and a local may hold a token.
 app = typer.Typer(

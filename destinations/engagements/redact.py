@@ -55,7 +55,11 @@ def install_log_redaction() -> None:
     def factory(*args: object, **kwargs: object) -> logging.LogRecord:
         record = previous(*args, **kwargs)
         if _secrets:
-            record.msg, record.args = redacted(record.getMessage()), None
+            try:
+                message = record.getMessage()
+            except (TypeError, ValueError):  # a bad format: say it all, redacted, not raise
+                message = f"{record.msg} {record.args!r}"
+            record.msg, record.args = redacted(message), None
             if record.exc_info:
                 text = logging.Formatter().formatException(record.exc_info)
                 record.exc_text, record.exc_info = redacted(text), None

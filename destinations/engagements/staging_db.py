@@ -3,6 +3,7 @@ locked by another process (exit 3, wait), damaged (exit 1, recover), or read-onl
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Iterator
@@ -90,8 +91,9 @@ def problem(path: str | Path, exc: BaseException, opening: bool = False) -> Stop
     for text in _texts(exc):
         if any(marker in text for marker in LOCKED):
             return _locked(path, text)
-        if any(marker in text for marker in DAMAGED):
-            return damaged(path, text)
+        found = next((m for m in DAMAGED if m in text), None)
+        if found is not None:  # DuckDB's words, not those of a wrapper around them
+            return damaged(path, text[text.index(found) :].splitlines()[0])
         mine = opening or str(Path(path).name) in text
         if mine and any(marker in text for marker in READ_ONLY):
             return read_only_error(path)
@@ -99,7 +101,7 @@ def problem(path: str | Path, exc: BaseException, opening: bool = False) -> Stop
 
 
 def damaged(path: str | Path, detail: str) -> StagingDamagedError:
-    detail = " ".join(detail.replace("IO Error: ", "").split())[:160]
+    detail = " ".join(detail.split())[:160]
     return StagingDamagedError(
         f"the staging file {path} is damaged ({detail}); move it aside (mv {path} "
         f"{path}.damaged), rebuild the delivery state from the destination with "
@@ -136,6 +138,32 @@ def _locked(path: str | Path, text: str) -> StagingLockedError:
         f"the staging file {path} is in use by {holder}; wait for it to finish "
         "(or close the DuckDB shell that has it open) and run again"
     )
+
+
+class DamageLogFilter(logging.Filter):
+    """Drops dlt's log records about a damaged staging (a traceback per retry of a load job,
+    then 'package was not fully loaded'): the run ends with the one line saying what to do."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        message = record.getMessage()
+        said = message + (record.exc_text or "")  # exc_text: already formatted (redact.py)
+        if any(marker in said for marker in DAMAGED) or (
+            error is not None and isinstance(problem("", error), StagingDamagedError)
+        ):
+            self.seen = True
+            return False
+        return not (self.seen and "was not fully loaded" in message)
+
+
+def quiet_damage_in_dlt_logs() -> None:
+    logger = logging.getLogger("dlt")
+    if not any(isinstance(f, DamageLogFilter) for f in logger.filters):
+        logger.addFilter(DamageLogFilter())
 
 
 def _texts(exc: BaseException) -> Iterator[str]:

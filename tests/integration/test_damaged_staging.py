@@ -191,3 +191,21 @@ def test_a_read_only_staging_is_read_and_not_written(
         assert "read-only" in err and "status" in err
     assert staging.read_bytes() == before
     assert sorted(p.name for p in folder.iterdir()) == [staging.name]  # no .wal, no .lock
+
+
+def test_stderr_of_a_real_run_is_one_line_when_dlt_meets_the_damage(
+    original: Path, tmp_path: Path
+) -> None:
+    """dlt logs a traceback per retry of a load job that fails; those are dropped."""
+    staging = copy_staging(original, tmp_path)
+    corrupt_block(staging)
+    done = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "stage", *JOB, "--staging", str(staging)],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert len(done.stderr.splitlines()) == 1 and "damaged (Corrupt database file" in done.stderr
