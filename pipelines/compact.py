@@ -12,9 +12,9 @@ import os
 import shutil
 from pathlib import Path
 
-from destinations.engagements.errors import StopRunError
 from destinations.engagements.staging_db import opened
 from pipelines import workspace
+from sources.errors import StopRunError
 
 COPY_ALIAS = "purge_copy"
 PIPELINES = (workspace.STAGE_PIPELINE, "engagements_push_v1", "engagements_push_v2")

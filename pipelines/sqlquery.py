@@ -14,8 +14,8 @@ from typing import Any
 
 import duckdb
 
-from destinations.engagements.errors import ConfigError
 from destinations.engagements.staging_db import opened, problem
+from sources.errors import ConfigError
 
 # DESCRIBE, SHOW, SUMMARIZE, VALUES, TABLE, FROM-first, PRAGMA show_tables parse as SELECT.
 ALLOWED = "SELECT, WITH, FROM …, DESCRIBE, SHOW, SUMMARIZE, VALUES, TABLE or EXPLAIN"

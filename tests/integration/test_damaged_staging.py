@@ -9,21 +9,37 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import duckdb
 import pytest
 from typer.testing import CliRunner
 
+from destinations.sandbox import SandboxServer
 from pipelines.cli import app
 from pipelines.demo import DEMO_DATA
+from tests.integration.conftest import FAST
 from tests.integration.staged import copy_staging, stage_demo
 
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parents[2]
 HEADERS = 3 * 4096  # DuckDB's file header and its two database headers precede block 0
+V2_TOKEN = "DESTINATION__ENGAGEMENTS_V2__API_TOKEN"
 JOB = ["--preset", "twilio", "--path", str(DEMO_DATA / "exports"), "--prefix", "demo-twilio"]
+
+
+@pytest.fixture(scope="module")
+def api() -> Iterator[SandboxServer]:
+    with SandboxServer(FAST) as server:
+        yield server
+
+
+@pytest.fixture
+def env(api: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """v2 on the sandbox: a push checks the API before it opens the staging."""
+    monkeypatch.setenv("DESTINATION__ENGAGEMENTS_V2__BASE_URL", api.v2_base_url)
+    monkeypatch.setenv(V2_TOKEN, api.config.token)
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +108,7 @@ CASES = [
 
 @pytest.mark.parametrize(("damage", "command"), CASES)
 def test_a_damaged_staging_is_named_damaged_with_exit_1(
-    damage: Callable[[Path], None], command: list[str], original: Path, tmp_path: Path
+    damage: Callable[[Path], None], command: list[str], original: Path, tmp_path: Path, env: None
 ) -> None:
     staging = copy_staging(original, tmp_path)
     damage(staging)
@@ -134,6 +150,7 @@ def _drop_file_override() -> None:
 DRIVER = """
 import json, sys
 from typer.testing import CliRunner
+from destinations.sandbox import SandboxServer
 from pipelines.cli import app
 out = []
 for args in json.loads(sys.argv[1]):
@@ -147,7 +164,8 @@ def run_as_plain_user(commands: list[list[str]], cwd: Path) -> list[list]:
     done = subprocess.run(
         [sys.executable, "-c", DRIVER, json.dumps(commands)],
         cwd=cwd,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        # a v2 token: status names the destination by its fingerprint, read from the file
+        env={**os.environ, "PYTHONPATH": str(ROOT), V2_TOKEN: "tok-5ecret-read-only"},
         preexec_fn=_drop_file_override if os.geteuid() == 0 else None,
         capture_output=True,
         text=True,
@@ -164,6 +182,8 @@ def test_a_read_only_staging_is_read_and_not_written(
     folder = tmp_path / "ro"
     folder.mkdir()
     staging = copy_staging(original, folder)
+    with duckdb.connect(str(staging)) as con:  # as a push leaves it: v2 named by fingerprint
+        con.execute("INSERT INTO engagements._meta VALUES ('destination_key', ?)", ["00" * 32])
     before = staging.read_bytes()
     staging.chmod(0o444)
     if what == "folder":
