@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import os
 import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from destinations.engagements.redact import install_log_redaction, redacted
+from destinations.engagements.staging_db import quiet_damage_in_dlt_logs
 from pipelines import report
 from pipelines.options import (
     DEFAULT,
@@ -52,6 +55,8 @@ from pipelines.options import (
 from sources.errors import StopRunError
 
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+install_log_redaction()  # every log line, ours, dlt's or httpx's, loses any registered secret
+quiet_damage_in_dlt_logs()  # a damaged staging is one line, not dlt's traceback per retry
 
 # Plain tracebacks: pretty ones print local variables, and a local may hold a token.
 app = typer.Typer(
@@ -63,7 +68,7 @@ app = typer.Typer(
 
 
 def _fail(exc: StopRunError) -> None:
-    sys.stderr.write(f"error: {exc}\n")  # one line, never wrapped
+    sys.stderr.write(f"error: {redacted(str(exc))}\n")  # one line, never wrapped
     raise typer.Exit(exc.exit_code)
 
 
@@ -391,7 +396,7 @@ def reconcile_cmd(
 @app.command("sql")
 def sql_cmd(query: str, staging: Staging = DEFAULT, json: Json = False) -> None:
     """Run a read-only SQL query on the staging (tables of schema engagements, unqualified)."""
-    from pipelines.inspect import sql
+    from pipelines.sqlquery import sql
 
     data = _read(staging, lambda: sql(staging, query))
     if json:
@@ -406,9 +411,9 @@ def purge_cmd(
     staging: Staging = DEFAULT,
     json: Json = False,
 ) -> None:
-    """Remove raw rows, transcripts and phone numbers of settled records older than a date;
-    ids, hashes and the ledger stay, so nothing is re-sent."""
-    from pipelines.maintenance import purge
+    """Erase personal data of settled records older than a date, every copy, and rewrite the
+    file so no erased value stays in its bytes; ids, hashes and states stay (nothing re-sent)."""
+    from pipelines.purge import purge
 
     cutoff = utc_date(before, "--before")
 
@@ -499,6 +504,9 @@ def main() -> None:
     except KeyboardInterrupt:
         report.err_console.print("interrupted: pending records stay pending; run again to resume")
         sys.exit(130)
+    except Exception:  # unforeseen: the traceback is printed, with every secret taken out
+        sys.stderr.write(redacted(traceback.format_exc()))
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from destinations.engagements.identity import (
     workspace_destination,
 )
 from destinations.engagements.portal_scan import SCAN_LIMIT, SCAN_PATH
+from destinations.engagements.staging_db import table_exists
 from pipelines.destinations_config import DestinationSettings
 from sources.errors import StopRunError, TransientError
 
@@ -58,13 +59,27 @@ def known_destination(con: duckdb.DuckDBPyConnection, settings: DestinationSetti
     v2 token's fingerprint, else the one this target was last pushed to."""
     if settings.destination_id:
         return settings.destination_id
-    if settings.target == "v2" and settings.api_token:
-        return workspace_destination(settings.base_url, settings.api_token, staging_key(con))
+    key = _key_to_read(con) if settings.target == "v2" and settings.api_token else None
+    if key is not None:
+        return workspace_destination(settings.base_url, settings.api_token, key)
     row = con.execute(
         "SELECT max_by(destination, seq) FROM engagements.deliveries WHERE target = ?",
         [settings.target],
     ).fetchone()
     return str(row[0]) if row and row[0] else normalised_url(settings.base_url)
+
+
+def _key_to_read(con: duckdb.DuckDBPyConnection) -> bytes | None:
+    """The staging key; on a read-only staging only an existing one (None: none was made)."""
+    row = con.execute(
+        "SELECT readonly FROM duckdb_databases() WHERE database_name = current_database()"
+    ).fetchone()
+    if not (row and row[0]):
+        return staging_key(con)
+    if not table_exists(con, "_meta"):
+        return None
+    found = con.execute("SELECT value FROM engagements._meta WHERE key = ?", [_KEY]).fetchone()
+    return bytes.fromhex(str(found[0])) if found else None
 
 
 def adopt_url_ledger(

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 import dlt
 
+from destinations.engagements.redact import register
 from destinations.engagements.sink import DEFAULT_BASE_URLS
 from sources.errors import ConfigError
 
@@ -41,7 +42,7 @@ class DestinationSettings:
 def resolve(target: str, require_token: bool = True) -> DestinationSettings:
     section = f"destination.engagements_{target}"
     base_url = str(dlt.config.get(f"{section}.base_url") or DEFAULT_BASE_URLS[target])
-    token = str(dlt.secrets.get(f"{section}.api_token") or "")
+    token = clean_token(target, str(dlt.secrets.get(f"{section}.api_token") or ""))
     check_base_url(target, base_url)
     if require_token and not token:
         raise ConfigError(
@@ -68,6 +69,22 @@ def resolve(target: str, require_token: bool = True) -> DestinationSettings:
         str(ca_bundle) if ca_bundle else None,
         int(_positive(section, "burst", 1)),
     )
+
+
+def clean_token(target: str, raw: str) -> str:
+    """The token without surrounding whitespace (a secrets file ending in a newline is the
+    usual case); one with a control, space or non-ASCII character inside is refused, by
+    position, never by value. Both forms are registered for redaction first."""
+    register(raw)
+    token = raw.strip()
+    bad = next((i for i, ch in enumerate(token) if not 0x21 <= ord(ch) <= 0x7E), None)
+    if bad is not None:
+        raise ConfigError(
+            f"{target}: the API token has a control, space or non-ASCII character at position "
+            f"{bad + 1} of {len(token)}; fix api_token under [destination.engagements_{target}] "
+            f"in .dlt/secrets.toml (or DESTINATION__ENGAGEMENTS_{target.upper()}__API_TOKEN)"
+        )
+    return token
 
 
 def _positive(section: str, key: str, default: float) -> float:

@@ -1,15 +1,14 @@
-"""Looking into the staging: `explain` one record, `sql` for anything else (read-only)."""
+"""Looking into the staging: `explain` one record (read-only; `sql` is in sqlquery.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import orjson
 
-from destinations.engagements.staging_db import check_name, opened, table_exists
-from sources.errors import ConfigError, StagingLockedError
+from destinations.engagements.staging_db import opened, table_exists
+from sources.errors import ConfigError
 
 RECORD_TABLES = ("calls", "meetings")
 
@@ -17,7 +16,7 @@ RECORD_TABLES = ("calls", "meetings")
 def explain(staging: Path, external_id: str) -> dict[str, Any]:
     """The record's whole story: source file and row, raw row, canonical record, each request
     built (with hash), every rejection and every delivery attempt."""
-    with opened(staging) as con:
+    with opened(staging, read_only=True) as con:
         story: dict[str, Any] = {
             "external_id": external_id,
             "record": None,
@@ -65,28 +64,3 @@ def _rows(con: Any, table: str, where: str, params: list[Any]) -> list[dict[str,
     )
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-
-def sql(staging: Path, query: str) -> dict[str, Any]:
-    """Run a read-only query; tables resolve in the `engagements` schema without a prefix."""
-    check_name(staging)
-    if not staging.exists():
-        raise ConfigError(f"no staging file at {staging}; run `engagement-sync stage` first")
-    try:
-        con = duckdb.connect(str(staging), read_only=True)
-    except duckdb.IOException as exc:
-        if "lock" in str(exc).lower():
-            raise StagingLockedError(
-                f"{staging} is being written by another process; try "
-                "again when the run has finished"
-            ) from None
-        raise
-    try:
-        con.execute("SET search_path = 'engagements,main'")
-        cursor = con.execute(query)
-        names = [d[0] for d in cursor.description] if cursor.description else []
-        return {"columns": names, "rows": [list(r) for r in cursor.fetchall()]}
-    except duckdb.Error as exc:
-        raise ConfigError(f"query failed: {str(exc).splitlines()[0]}") from None
-    finally:
-        con.close()

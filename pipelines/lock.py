@@ -26,11 +26,10 @@ def holder(staging: Path) -> int | None:
     path = lock_path(staging)
     if not path.exists():
         return None
-    with open(path, "a+") as fh:
+    with open(path) as fh:  # read-only: flock needs no write access (a read-only staging)
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            fh.seek(0)
             text = fh.read().strip()
             return int(text) if text.isdigit() else -1
         fcntl.flock(fh, fcntl.LOCK_UN)

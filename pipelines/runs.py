@@ -15,7 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from destinations.engagements.staging_db import opened
+from destinations.engagements.redact import redact
+from destinations.engagements.staging_db import check_writable, opened, problem
 from pipelines.lock import run_lock
 from pipelines.meta import ensure_schema
 from sources.errors import StagingLockedError, StopRunError
@@ -31,7 +32,9 @@ class Run:
 
 @contextmanager
 def recorded_run(staging: Path, command: str) -> Iterator[Run]:
-    """Take the run lock, yield the Run, and record it in `runs` however it ends."""
+    """Take the run lock, yield the Run, and record it in `runs` however it ends. A staging
+    found locked, damaged or read-only on the way (also inside dlt) ends it with one line."""
+    check_writable(staging)
     with run_lock(staging):
         run = Run(command)
         exit_code, error = 0, None
@@ -42,11 +45,18 @@ def recorded_run(staging: Path, command: str) -> Iterator[Run]:
         except StopRunError as exc:
             exit_code, error = exc.exit_code, str(exc)
             raise
+        except Exception as exc:
+            found = problem(staging, exc)
+            if found is None:
+                exit_code, error = 1, f"{type(exc).__name__}: {exc}"[:2000]
+                raise
+            exit_code, error = found.exit_code, str(found)
+            raise found from None
         except BaseException as exc:
             exit_code, error = 1, f"{type(exc).__name__}: {exc}"[:2000]
             raise
         finally:
-            _record(staging, run, exit_code, error)
+            _record(staging, run, exit_code, redact(error))
 
 
 def _record(staging: Path, run: Run, exit_code: int, error: str | None) -> None:
@@ -62,7 +72,7 @@ def _record(staging: Path, run: Run, exit_code: int, error: str | None) -> None:
                     datetime.now(UTC),
                     exit_code,
                     error,
-                    json.dumps(run.summary, default=str),
+                    redact(json.dumps(run.summary, default=str)),
                 ],
             )
     except StopRunError:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from destinations.engagements.staging_db import check_name, opened, table_exists
+from destinations.engagements.staging_db import check_name, opened, table_exists, writable
 from destinations.engagements.states import standings_sql
 from pipelines import workspace
 from pipelines.destination_identity import known_destination
@@ -39,9 +39,11 @@ def status(staging: Path, job: str | None = None, target: str | None = None) -> 
             "targets": {t: _empty() for t in chosen},
         }
     running = holder(staging)
-    with opened(staging) as con:
-        ensure_schema(con, str(staging))
-        workspace.create_views(con)
+    read_only = not writable(staging)  # then read as it is: no migration, views as they are
+    with opened(staging, read_only=read_only) as con:
+        if not read_only:
+            ensure_schema(con, str(staging))
+            workspace.create_views(con)
         counts = {t: _count(con, t, job) for t in TABLES}
         destinations = {t: known_destination(con, resolve(t, require_token=False)) for t in chosen}
         states = {t: _target_states(con, t, destinations[t], job, running) for t in chosen}

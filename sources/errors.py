@@ -46,6 +46,17 @@ class StagingLockedError(StopRunError):
     exit_code = 3
 
 
+class StagingDamagedError(StopRunError):
+    """The staging file is not a readable DuckDB database (corrupt block, truncated, junk).
+
+    Exit 1, not 3: waiting does not help, so a scheduler must not retry it as if it were locked.
+    """
+
+
+class StagingReadOnlyError(StopRunError):
+    """The staging file (or its folder) cannot be written: it can be read, not staged or pushed."""
+
+
 class TransientError(EngagementSyncError):
     """Worth another try later: 5xx, 429, network trouble. `retry_after` in seconds if known."""
 

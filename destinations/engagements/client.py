@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import orjson
 
+from destinations.engagements.redact import register
 from sources.errors import TransientError
 
 CREATE_PATHS = {"v1": "/engagements/v1/engagements", "v2": "/v2/engagements"}
@@ -51,6 +52,7 @@ class EngagementsClient:
     ) -> None:
         self.target = target
         self.base_url = base_url.rstrip("/")
+        register(api_token)  # whatever echoes it later (an httpx error, a log line) redacts it
         self._http = httpx.Client(
             base_url=base_url.rstrip("/"),
             timeout=httpx.Timeout(timeout, connect=10.0),

@@ -8,7 +8,9 @@ from sources.errors import (
     EngagementSyncError,
     RejectRecordError,
     RelayRejectError,
+    StagingDamagedError,
     StagingLockedError,
+    StagingReadOnlyError,
     StopRunError,
     TransientError,
 )
@@ -20,7 +22,9 @@ __all__ = [
     "EngagementSyncError",
     "RejectRecordError",
     "RelayRejectError",
+    "StagingDamagedError",
     "StagingLockedError",
+    "StagingReadOnlyError",
     "StopRunError",
     "TransientError",
 ]

@@ -17,6 +17,7 @@ from datetime import datetime
 import duckdb
 
 from destinations.engagements.groupcommit import GroupCommit
+from destinations.engagements.redact import redact
 from destinations.engagements.states import DELIVERED, DELIVERY_STATES_VIEW, STANDING
 
 DDL = """
@@ -132,9 +133,9 @@ class Ledger:
             http_status=http_status,
             engagement_id=engagement_id,
             error_code=error_code,
-            error=error,
+            error=redact(error),  # an API or library error may quote the request's headers
             request_id=request_id,
-            note=note,
+            note=redact(note),
             content_hash=content_hash,
         )
 
