@@ -12,7 +12,7 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from destinations.engagements.errors import ConfigError
+from sources.errors import ConfigError
 from destinations.engagements.ledger import Ledger
 from destinations.engagements.redact import register
 from destinations.sandbox import SandboxConfig, SandboxServer
