@@ -9,11 +9,13 @@ from typing import Any
 
 import dlt
 import pyarrow as pa
+from dlt.pipeline.exceptions import PipelineStepFailed
 
 from destinations.engagements.staging_db import opened, table_exists
 from pipelines import workspace
 from pipelines.jobs import Job, build_settings, export_job
 from pipelines.jobstate import jobs_to_reread, remember
+from pipelines.usage import missing_bucket_credentials
 from sources.exports.source import SIDE_TABLES, StageTally, exports
 
 
@@ -88,7 +90,10 @@ def stage(
             tally,
             known_side_tables(staging, job.name),
         )
-        pipeline.run(source, loader_file_format="parquet")
+        try:
+            pipeline.run(source, loader_file_format="parquet")
+        except PipelineStepFailed as exc:
+            raise missing_bucket_credentials(exc, job.path) or exc from None
         reports.append(
             JobStageReport(
                 job.name,
