@@ -109,13 +109,13 @@ def render_table(
 ) -> None:
     """Plain aligned text outside a terminal; a boxed table in one, headers shortened first."""
     if not console.is_terminal:
-        console.print(plain_table(title, columns, rows), markup=False, highlight=False, crop=False)
+        console.print(plain_table(title, columns, rows), markup=False, highlight=False, soft_wrap=True)
         return
     headers = fitted_headers(columns, rows, console.width)
     cells = _cells(rows)
     needed = [max(w, len(h)) for w, h in zip(_widths(columns, cells), headers, strict=True)]
     if boxed_width(needed) > console.width:  # even abbreviated it does not fit: no box
-        console.print(plain_table(title, headers, rows), markup=False, highlight=False, crop=False)
+        console.print(plain_table(title, headers, rows), markup=False, highlight=False, soft_wrap=True)
         return
     table = Table(title=title or None, title_justify="left")
     for i, (name, w) in enumerate(zip(headers, needed, strict=True)):
