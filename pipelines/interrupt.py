@@ -40,6 +40,8 @@ def install(json_mode: bool = False) -> None:
     own process). `json_mode`: a hard stop also writes its JSON object to stdout."""
     global _presses, _json
     _presses, _json = 0, json_mode
+    # dlt would otherwise take SIGINT over during its load step and hold it back.
+    os.environ.setdefault("RUNTIME__INTERCEPT_SIGNALS", "false")
     signal.signal(signal.SIGINT, _on_sigint)
 
 
