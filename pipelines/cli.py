@@ -446,7 +446,7 @@ def reconcile_cmd(
     from pipelines.destinations_config import resolve
     from pipelines.rebuild import reconcile
 
-    start = utc_date(since, "--since") if since else None
+    start = user_time(since, "--since") if since else None
 
     def work(run: Any) -> list[dict[str, Any]]:
         found = [

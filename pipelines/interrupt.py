@@ -18,7 +18,10 @@ from types import FrameType
 from pipelines.output import error_object, json_line
 from sources.errors import StopRunError
 
-STOPPING = "stopping: no new sends; the ones in flight finish and are recorded (Ctrl-C again to stop at once)"
+STOPPING = (
+    "stopping: no new sends; the ones in flight finish and are recorded "
+    "(Ctrl-C again to stop at once)"
+)
 ABORTED = (
     "interrupted twice: stopped at once; sends in flight have no outcome yet and are looked up "
     "before anything is resent; run again to resume"

@@ -104,18 +104,22 @@ def fitted_headers(columns: Sequence[str], rows: Sequence[Sequence[Any]], width:
     return [abbreviate(c, w) for c, w in zip(columns, widths, strict=True)]
 
 
+def _print_plain(console: Console, text: str) -> None:
+    console.print(text, markup=False, highlight=False, soft_wrap=True)  # never wrapped or cut
+
+
 def render_table(
     console: Console, title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
 ) -> None:
     """Plain aligned text outside a terminal; a boxed table in one, headers shortened first."""
     if not console.is_terminal:
-        console.print(plain_table(title, columns, rows), markup=False, highlight=False, soft_wrap=True)
+        _print_plain(console, plain_table(title, columns, rows))
         return
     headers = fitted_headers(columns, rows, console.width)
     cells = _cells(rows)
     needed = [max(w, len(h)) for w, h in zip(_widths(columns, cells), headers, strict=True)]
     if boxed_width(needed) > console.width:  # even abbreviated it does not fit: no box
-        console.print(plain_table(title, headers, rows), markup=False, highlight=False, soft_wrap=True)
+        _print_plain(console, plain_table(title, headers, rows))
         return
     table = Table(title=title or None, title_justify="left")
     for i, (name, w) in enumerate(zip(headers, needed, strict=True)):

@@ -95,7 +95,7 @@ def test_an_update_after_drift_is_reported_as_updated(sample: Path, env: dict) -
     with duckdb.connect("engagement-sync.duckdb") as con:  # as if restaged with new content
         con.execute(
             "UPDATE engagements.v1_requests SET content_hash = 'changed', body = CAST("
-            "json_merge_patch(body, '{\"metadata\": {\"durationMilliseconds\": 1}}') AS VARCHAR)"
+            'json_merge_patch(body, \'{"metadata": {"durationMilliseconds": 1}}\') AS VARCHAR)'
             " WHERE external_id = (SELECT min(external_id) FROM engagements.v1_requests)"
         )
     summary = invoke("sync", *job_args(sample), "--target", "v1")

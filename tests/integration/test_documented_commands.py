@@ -34,9 +34,7 @@ def cli_options() -> dict[str, set[str]]:
 
 def uses(text: str) -> list[tuple[str, list[str]]]:
     # `a|b` in a usage line is a choice; ` | ` is a shell pipe, the end of the command
-    return [
-        (m.group(1), FLAG.findall(m.group(2).split(" | ")[0])) for m in COMMAND.finditer(text)
-    ]
+    return [(m.group(1), FLAG.findall(m.group(2).split(" | ")[0])) for m in COMMAND.finditer(text)]
 
 
 def documents() -> list[Path]:
