@@ -87,6 +87,7 @@ def test_tables_outside_a_terminal_keep_every_figure(sample: Path, env: dict) ->
         "in_flight",
         "unknown",
         "drifted",
+        "destination",
     ]
 
 
