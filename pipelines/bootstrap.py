@@ -1,7 +1,7 @@
 """Quick start from a fresh clone: set up once, then run the demo or the test suite.
 
-    python3 -m pipelines.bootstrap demo     # engagement-sync demo
-    python3 -m pipelines.bootstrap test     # the full test suite (what CI runs)
+    python3 -m pipelines.bootstrap demo     # engagement-sync demo (installs what running needs)
+    python3 -m pipelines.bootstrap test     # the full test suite (adds the dev extras; CI runs it)
 
 Standard library only, so it runs before anything is installed. It installs into the active
 virtualenv when there is one, otherwise into `.venv` (created on first use), pinned by
@@ -21,6 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 CONSTRAINTS = ROOT / ".ci" / "constraints.txt"
 COMMANDS = {"demo": ["-m", "pipelines.cli", "demo"], "test": ["-m", "pytest"]}
+EXTRAS = {"demo": "", "test": "[dev]"}  # running needs no test or lint tools
 
 
 def interpreter() -> Path:
@@ -35,9 +36,14 @@ def interpreter() -> Path:
     return python
 
 
-def install(python: Path) -> None:
-    """pip install -e .[dev] with the pinned constraints, unless already done for these pins."""
-    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + CONSTRAINTS.read_bytes())
+def _digest(extras: str) -> str:
+    pins = (ROOT / "pyproject.toml").read_bytes() + CONSTRAINTS.read_bytes()
+    return hashlib.sha256(pins + extras.encode()).hexdigest()
+
+
+def install(python: Path, extras: str = "") -> None:
+    """pip install -e .{extras} with the pinned constraints, unless already done for these
+    pins (an install with the dev extras serves a later demo too)."""
     prefix = subprocess.run(
         [str(python), "-c", "import sys; print(sys.prefix)"],
         check=True,
@@ -45,7 +51,9 @@ def install(python: Path) -> None:
         text=True,
     ).stdout.strip()
     stamp = Path(prefix) / f".engagement-sync-{hashlib.sha256(str(ROOT).encode()).hexdigest()[:12]}"
-    if stamp.exists() and stamp.read_text() == digest.hexdigest():
+    done = set(stamp.read_text().split()) if stamp.exists() else set()
+    wanted = _digest(extras)
+    if wanted in done or _digest("[dev]") in done:
         return
     print("bootstrap: installing engagement-sync and its pinned dependencies", flush=True)
     subprocess.run(
@@ -59,11 +67,12 @@ def install(python: Path) -> None:
             "-c",
             str(CONSTRAINTS),
             "-e",
-            f"{ROOT}[dev]",
+            f"{ROOT}{extras}",
         ],
         check=True,
     )
-    stamp.write_text(digest.hexdigest())
+    current = {_digest(""), _digest("[dev]")}  # entries of older pins are dropped
+    stamp.write_text(" ".join(sorted((done & current) | {wanted})))
 
 
 def main(argv: list[str]) -> int:
@@ -74,7 +83,7 @@ def main(argv: list[str]) -> int:
         )
         return 2
     python = interpreter()
-    install(python)
+    install(python, EXTRAS[argv[0]])
     os.chdir(ROOT)
     return subprocess.call([str(python), *COMMANDS[argv[0]], *argv[1:]])
 

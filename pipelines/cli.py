@@ -3,14 +3,14 @@
 Exit codes: 0 the run completed (rejections are reported, not failures; see --fail-on-rejects);
 1 the run failed (the one-line message says what to do); 2 usage or configuration error;
 3 the staging is in use by another run (the message names its PID; for a bucket staging, the
-host, PID and since when).
+host, PID and since when); 130 interrupted (Ctrl-C).
+With --json every result, and every failure, is one JSON object on one line of stdout.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,7 +19,7 @@ import typer
 
 from destinations.engagements.redact import install_log_redaction, redacted
 from destinations.engagements.staging_db import quiet_damage_in_dlt_logs
-from pipelines import report
+from pipelines import interrupt, report
 from pipelines.options import (
     DEFAULT,
     AllowUnassociated,
@@ -50,8 +50,9 @@ from pipelines.options import (
     ValidateDns,
     job_flags,
     targets,
-    utc_date,
+    user_time,
 )
+from pipelines.output import emit_json, error_object, log
 from sources.errors import StopRunError
 
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
@@ -63,29 +64,89 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
     help="Sync call and meeting exports into engagements APIs, exactly once.",
 )
 
 
-def _fail(exc: StopRunError) -> None:
-    sys.stderr.write(f"error: {redacted(str(exc))}\n")  # one line, never wrapped
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"engagement-sync {version('engagement-sync')}")
+        except PackageNotFoundError:  # run from a checkout that was never installed
+            typer.echo("engagement-sync (not installed: pip install -e .)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    log_format: Annotated[
+        str,
+        typer.Option(
+            "--log-format", envvar="ENGAGEMENT_SYNC_LOG_FORMAT", help="stderr: text or json."
+        ),
+    ] = "text",
+    log_level: Annotated[
+        str,
+        typer.Option(
+            "--log-level",
+            envvar="ENGAGEMENT_SYNC_LOG_LEVEL",
+            help="stderr: debug, info, warning or error.",
+        ),
+    ] = "info",
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Options for every command (before the command name): how stderr is written."""
+    from pipelines.output import configure_logging
+
+    if log_format not in ("text", "json"):
+        raise typer.BadParameter("--log-format must be text or json")
+    if log_level.lower() not in ("debug", "info", "warning", "error"):
+        raise typer.BadParameter("--log-level must be debug, info, warning or error")
+    configure_logging(log_format, log_level.lower())
+
+
+def _fail(exc: StopRunError, json: bool = False, staging: Path | None = None) -> None:
+    """One line on stderr (and with --json one object on stdout), then exit with its code."""
+    extra: dict[str, Any] = {}
+    message = redacted(str(exc))  # never a secret, whatever the error quotes
+    if isinstance(exc, interrupt.RunInterrupted) and staging is not None:
+        from pipelines.usage import left_pending
+
+        extra["pending"] = left_pending(staging)
+        counts = ", ".join(f"{t} {n}" for t, n in extra["pending"].items())
+        message = f"{message}; left pending: {counts}; run again to resume"
+    log.error(message, extra={"exit_code": exc.exit_code})
+    if json:
+        emit_json(error_object(message, exc.exit_code, **extra))
     raise typer.Exit(exc.exit_code)
 
 
-def _recorded(staging: Path, command: str, work: Callable[[Any], Any]) -> Any:
-    """Run `work(run)` under the staging's run lock, recorded in `runs`; StopRunError -> exit.
+def _recorded(
+    staging: Path, command: str, work: Callable[[Any], Any], json: bool = False
+) -> tuple[Any, int]:
+    """Run `work(run)` under the staging's run lock, recorded in `runs` with the exit code the
+    process returns; (result, exit code). StopRunError and Ctrl-C -> one line and exit.
     A bucket staging is leased, downloaded, checkpointed and uploaded around it."""
     from pipelines.bucket_staging import session
     from pipelines.runs import recorded_run
 
     try:
         with session(staging, writes=True), recorded_run(staging, command) as run:
-            return work(run)
+            return work(run), run.exit_code
     except StopRunError as exc:
-        _fail(exc)
+        _fail(exc, json, staging)
+    except KeyboardInterrupt:
+        _fail(interrupt.RunInterrupted("interrupted while nothing was being sent"), json, staging)
+    raise AssertionError("unreachable")
 
 
-def _read(staging: Path, read: Callable[[], Any]) -> Any:
+def _read(staging: Path, read: Callable[[], Any], json: bool = False) -> Any:
     """`read()` on the staging (a bucket staging: on a fresh download); StopRunError -> exit."""
     from pipelines.bucket_staging import session
 
@@ -93,7 +154,16 @@ def _read(staging: Path, read: Callable[[], Any]) -> Any:
         with session(staging, writes=False):
             return read()
     except StopRunError as exc:
-        _fail(exc)
+        _fail(exc, json)
+
+
+def _status(staging: Path, job: str | None, target: str | None) -> dict[str, Any]:
+    from pipelines.status import status
+    from pipelines.usage import check_job, check_status_target
+
+    check_status_target(target)
+    check_job(staging, job)
+    return status(staging, job=job, target=target)
 
 
 def _workflows_by_job() -> dict[str, bool]:
@@ -163,12 +233,12 @@ def stage_cmd(
             for r in stage(staging, select_jobs(job, flags), force_new_prefix=force_new_prefix)
         ]
         run.summary = {"stage": reports}
+        run.exit_code = 1 if fail_on_rejects and _rejected_any(reports) else 0
         return reports
 
-    reports = _recorded(staging, "stage", work)
+    reports, code = _recorded(staging, "stage", work, json)
     report.emit_json({"stage": reports}) if json else report.stage_table(reports)
-    if fail_on_rejects and _rejected_any(reports):
-        raise typer.Exit(1)
+    raise typer.Exit(code)
 
 
 @app.command("push")
@@ -183,11 +253,19 @@ def push_cmd(
     from pipelines.destinations_config import resolve
     from pipelines.push import push
 
+    chosen = targets(target)
+    if dry_run and not staging.exists():  # a dry run never creates a staging file
+        report.no_staging(staging, json, "push")
+        return
+
     def work(run: Any) -> list[dict[str, Any]]:
         per_job = _workflows_by_job() if run_workflows is None else {}
         relays = _relays_by_job()
-        reports = [
-            push(
+        reports: list[dict[str, Any]] = []
+        run.summary = {"push": reports}
+        for t in chosen:
+            interrupt.check()  # Ctrl-C during one target's push: the next one never starts
+            pushed = push(
                 staging,
                 resolve(t, require_token=not dry_run),
                 run_workflows is not False,
@@ -195,13 +273,11 @@ def push_cmd(
                 run_id=run.run_id,
                 run_workflows_by_job=per_job,
                 relays=relays,
-            ).as_dict()
-            for t in targets(target)
-        ]
-        run.summary = {"push": reports}
+            )
+            reports.append(pushed.as_dict())
         return reports
 
-    reports = _recorded(staging, "push", work)
+    reports, _ = _recorded(staging, "push", work, json)
     report.emit_json({"push": reports}) if json else report.push_table(reports)
 
 
@@ -217,17 +293,20 @@ def _sync_like(
     from pipelines.jobs import select_jobs
     from pipelines.sync import sync
 
-    summary = _recorded(
-        staging, command, lambda run: sync(staging, select_jobs(job, flags), options, run)
-    )
+    def work(run: Any) -> dict[str, Any]:
+        summary = sync(staging, select_jobs(job, flags), options, run)
+        rejected = any(
+            j["rejected"]
+            or any(t["api_rejected_by_code"] for t in j["targets"].values())
+            or any(k.split(":")[0] != "record" for k in j["rejected_by_reason"])
+            for j in summary["jobs"]
+        )
+        run.exit_code = 1 if fail_on_rejects and rejected else 0
+        return summary
+
+    summary, code = _recorded(staging, command, work, json)
     report.emit_json(summary) if json else report.sync_summary(summary)
-    if fail_on_rejects and any(
-        j["rejected"]
-        or any(t["api_rejected_by_code"] for t in j["targets"].values())
-        or any(k.split(":")[0] != "record" for k in j["rejected_by_reason"])
-        for j in summary["jobs"]
-    ):
-        raise typer.Exit(1)
+    raise typer.Exit(code)
 
 
 @app.command("sync")
@@ -307,7 +386,7 @@ def backfill_cmd(
     from pipelines.sync import SyncOptions
 
     flags = job_flags(locals())
-    start, end = utc_date(since, "--since"), utc_date(until, "--until")
+    start, end = user_time(since, "--since"), user_time(until, "--until")
     if start and end and end <= start:
         raise typer.BadParameter("--until must be after --since")
     options = SyncOptions(targets(target), run_workflows, False, start, end, backfill=True)
@@ -322,9 +401,7 @@ def status_cmd(
     json: Json = False,
 ) -> None:
     """Counts per table and per delivery state, and the most common rejection reasons."""
-    from pipelines.status import status
-
-    data = _read(staging, lambda: status(staging, job=job, target=target))
+    data = _read(staging, lambda: _status(staging, job, target), json)
     report.emit_json(data) if json else report.status_tables(data)
 
 
@@ -333,7 +410,7 @@ def explain_cmd(external_id: str, staging: Staging = DEFAULT, json: Json = False
     """A record's whole story: source row, canonical record, requests, every delivery attempt."""
     from pipelines.inspect import explain
 
-    data = _read(staging, lambda: explain(staging, external_id))
+    data = _read(staging, lambda: explain(staging, external_id), json)
     report.emit_json(data) if json else report.explain(data)
 
 
@@ -351,7 +428,7 @@ def retry_cmd(
         run.summary = {"requeued": retry(staging, list(targets(target)), reason, run.run_id)}
         return run.summary
 
-    data = _recorded(staging, "retry", work)
+    data, _ = _recorded(staging, "retry", work, json)
     if json:
         report.emit_json(data)
     else:
@@ -373,7 +450,7 @@ def reconcile_cmd(
     from pipelines.destinations_config import resolve
     from pipelines.rebuild import reconcile
 
-    start = utc_date(since, "--since") if since else None
+    start = user_time(since, "--since") if since else None
 
     def work(run: Any) -> list[dict[str, Any]]:
         found = [
@@ -382,7 +459,7 @@ def reconcile_cmd(
         run.summary = {"reconcile": found}
         return found
 
-    data = _recorded(staging, "reconcile", work)
+    data, _ = _recorded(staging, "reconcile", work, json)
     if json:
         report.emit_json({"reconcile": data})
     else:
@@ -398,9 +475,9 @@ def sql_cmd(query: str, staging: Staging = DEFAULT, json: Json = False) -> None:
     """Run a read-only SQL query on the staging (tables of schema engagements, unqualified)."""
     from pipelines.sqlquery import sql
 
-    data = _read(staging, lambda: sql(staging, query))
-    if json:
-        report.emit_json([dict(zip(data["columns"], row, strict=True)) for row in data["rows"]])
+    data = _read(staging, lambda: sql(staging, query), json)
+    if json:  # JSON Lines: one object per row
+        report.emit_json_lines([dict(zip(data["columns"], r, strict=True)) for r in data["rows"]])
     else:
         report.table("", data["columns"], data["rows"])
 
@@ -409,19 +486,27 @@ def sql_cmd(query: str, staging: Staging = DEFAULT, json: Json = False) -> None:
 def purge_cmd(
     before: Annotated[str, typer.Option(help="Records that started before this date (UTC).")],
     staging: Staging = DEFAULT,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say what would be removed; change nothing.")
+    ] = False,
     json: Json = False,
 ) -> None:
     """Erase personal data of settled records older than a date, every copy, and rewrite the
     file so no erased value stays in its bytes; ids, hashes and states stay (nothing re-sent)."""
     from pipelines.purge import purge
+    from pipelines.purge_plan import would_purge
 
-    cutoff = utc_date(before, "--before")
+    cutoff = user_time(before, "--before")
+    if dry_run:
+        plan = {"would_purge": would_purge(staging, cutoff), "before": str(cutoff)}  # type: ignore[arg-type]
+        report.emit_json(plan) if json else report.purge_plan(plan)
+        return
 
     def work(run: Any) -> dict[str, int]:
         run.summary = {"purged": purge(staging, cutoff)}  # type: ignore[arg-type]
         return run.summary
 
-    data = _recorded(staging, "purge", work)
+    data, _ = _recorded(staging, "purge", work, json)
     report.emit_json(data) if json else report.table(
         f"Purged before {before}", ["table", "rows"], list(data["purged"].items())
     )
@@ -488,7 +573,7 @@ def demo_cmd(staging: Staging = Path("engagement-sync-demo.duckdb"), json: Json 
     """Run the whole path on bundled samples against the local sandbox."""
     from pipelines.demo import run_demo
 
-    data = _recorded(staging, "demo", lambda run: run_demo(staging))
+    data, _ = _recorded(staging, "demo", lambda run: run_demo(staging), json)
     if json:
         report.emit_json(data)
         return
@@ -497,16 +582,47 @@ def demo_cmd(staging: Staging = Path("engagement-sync-demo.duckdb"), json: Json 
     report.demo_summary(data)
 
 
-def main() -> None:
-    """Console-script entry point."""
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: Ctrl-C handling (interrupt.py), usage errors as one line
+    (and a JSON object with --json), and no traceback for anything the user can fix."""
+    args = sys.argv[1:] if argv is None else argv
+    json = "--json" in args
+    from pipelines.output import configure_logging
+
+    configure_logging()  # until the app's options say otherwise
+    interrupt.install(json)
+    sys.exit(run_cli(args, json))
+
+
+def run_cli(args: list[str], json: bool) -> int:
+    """The app in non-standalone mode; returns the exit code."""
+    from typer import Abort
+    from typer._click.exceptions import ClickException
+
     try:
-        app()
-    except KeyboardInterrupt:
-        report.err_console.print("interrupted: pending records stay pending; run again to resume")
-        sys.exit(130)
-    except Exception:  # unforeseen: the traceback is printed, with every secret taken out
-        sys.stderr.write(redacted(traceback.format_exc()))
-        sys.exit(1)
+        code = app(args=args, prog_name="engagement-sync", standalone_mode=False)
+    except ClickException as exc:  # usage errors: one line naming the option, and --help
+        if not exc.format_message():  # no arguments at all: the help was printed
+            return exc.exit_code
+        message = f"{exc.format_message()}; see engagement-sync {' '.join(args[:1])} --help"
+        return _report_failure(message, exc.exit_code, json)
+    except (Abort, KeyboardInterrupt):
+        return _report_failure("interrupted; nothing is lost, run again to resume", 130, json)
+    except Exception as exc:  # a bug: one line, the traceback only with --log-level debug
+        log.debug("traceback", exc_info=True)
+        message = redacted(
+            f"internal error ({type(exc).__name__}: {exc}); please report it with the output "
+            "of the same command run with --log-level debug"
+        )
+        return _report_failure(message, 1, json)
+    return code if isinstance(code, int) else 0
+
+
+def _report_failure(message: str, exit_code: int, json: bool) -> int:
+    log.error(message, extra={"exit_code": exit_code})
+    if json:
+        emit_json(error_object(message, exit_code))
+    return exit_code
 
 
 if __name__ == "__main__":

@@ -40,7 +40,13 @@ def fingerprint(job: Job) -> str:
     }
     for key in ("contact_map", "owner_map", "mapping", "disposition_map"):
         path = getattr(job, key)
-        settings[key] = hashlib.sha256(Path(path).read_bytes()).hexdigest() if path else None
+        try:
+            settings[key] = hashlib.sha256(Path(path).read_bytes()).hexdigest() if path else None
+        except OSError as exc:
+            raise ConfigError(
+                f"job {job.name}: {key} {path}: cannot read it ({exc.strerror}); fix the path "
+                f"or the job's {key} setting"
+            ) from None
     if job.relay:  # records that needed a relay are staged as sendable now (only when set, so
         settings["relay"] = True  # the fingerprints of jobs without one stay as they were)
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()

@@ -123,14 +123,19 @@ def targets(target: str) -> tuple[str, ...]:
     return ("v1", "v2") if target == "all" else (target,)
 
 
-def utc_date(value: str | None, flag: str) -> datetime | None:
-    """YYYY-MM-DD or an ISO 8601 time; naive means UTC."""
+def user_time(value: str | None, flag: str) -> datetime | None:
+    """A date (YYYY-MM-DD), an ISO 8601 time (naive means UTC) or a window back from now
+    (30m, 12h, 7d, 2w), as aware UTC (pipelines/when.py); a usage error otherwise."""
+    from pipelines.when import WhenError, parse_when
+
     if value is None:
         return None
     try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
+        return parse_when(value, datetime.now(UTC))
+    except WhenError:
         raise typer.BadParameter(
-            f"{flag} {value!r} is not a date (YYYY-MM-DD) or ISO time"
+            f"{flag} {value!r} is not a date (YYYY-MM-DD), an ISO time or a window such as 7d"
         ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+utc_date = user_time  # the earlier name

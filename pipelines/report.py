@@ -1,30 +1,42 @@
-"""Rendering results for people (rich tables) and machines (--json), from the same dicts."""
+"""Rendering results for people (tables, output.py) and machines (--json: JSON Lines), from
+the same dicts."""
 
 from __future__ import annotations
 
-import json
-import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
+
+from pipelines.output import emit_json, emit_json_lines, render_table
 
 console = Console()
 err_console = Console(stderr=True)
 
-
-def emit_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+__all__ = ["emit_json", "emit_json_lines"]
 
 
 def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    t = Table(title=title, title_justify="left")
-    for i, name in enumerate(columns):
-        t.add_column(name, justify="left" if i == 0 else "right")
-    for row in rows:
-        t.add_row(*[str(v) for v in row])
-    console.print(t)
+    render_table(console, title, columns, rows)
+
+
+def no_staging(staging: Path, json: bool, command: str) -> None:
+    """A dry run or a look at a staging that does not exist yet: say so, create nothing."""
+    message = f"no staging file at {staging} yet: run `engagement-sync stage` first"
+    if json:
+        emit_json({command: [], "staging": str(staging), "exists": False, "note": message})
+    else:
+        console.print(message, markup=False, highlight=False)
+
+
+def purge_plan(plan: dict[str, Any]) -> None:
+    counts = plan["would_purge"]
+    table(
+        f"purge --dry-run: would blank personal data before {plan['before']} (nothing changed)",
+        ["table", "rows"],
+        list(counts.items()),
+    )
 
 
 def stage_table(reports: list[dict[str, Any]]) -> None:
@@ -66,6 +78,7 @@ def push_table(reports: list[dict[str, Any]]) -> None:
             "pending",
             "created",
             "existing",
+            "updated",
             "api rejected",
             "reconciled",
             "unknown",
@@ -79,6 +92,7 @@ def push_table(reports: list[dict[str, Any]]) -> None:
                 r["pending"],
                 r["created"],
                 r["existing"],
+                r["updated"],
                 r["api_rejected"],
                 r["reconciled"],
                 r["unknown"],
@@ -112,12 +126,21 @@ def status_tables(data: dict[str, Any]) -> None:
         console.print(f"No staging file at {data['staging']} yet: run `engagement-sync stage`.")
         return
     table(f"Staging {data['staging']}", ["table", "rows"], list(data["tables"].items()))
-    states = ["created", "existing", "api_rejected", "pending", "in_flight", "unknown", "drifted"]
+    states = [
+        "created",
+        "existing",
+        "updated",
+        "api_rejected",
+        "pending",
+        "in_flight",
+        "unknown",
+        "drifted",
+    ]
     table(
         "Deliveries",
         ["target", *states, "destination"],
         [
-            [t, *[v[s] for s in states], data.get("destinations", {}).get(t, "")]
+            [t, *[v.get(s, 0) for s in states], data.get("destinations", {}).get(t, "")]
             for t, v in data["targets"].items()
         ],
     )
@@ -146,7 +169,7 @@ def demo_summary(data: dict[str, Any]) -> None:
                 read,
                 staged,
                 rejected + target_rejected,
-                p["created"] + p["existing"],
+                p["created"] + p["existing"] + p["updated"],
                 data["sandbox_holds"][p["target"]],
             ]
         )
@@ -178,7 +201,8 @@ def sync_summary(summary: dict[str, Any]) -> None:
                     job["read"],
                     job["staged"],
                     rejected,
-                    t["created"] + t["updated"],
+                    t["created"],
+                    t["updated"],
                     t["existing"],
                     api or "0",
                     t["pending"],
@@ -195,6 +219,7 @@ def sync_summary(summary: dict[str, Any]) -> None:
             "staged",
             "rejected",
             "created",
+            "updated",
             "existing",
             "API rejected",
             "pending",

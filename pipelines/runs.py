@@ -28,6 +28,7 @@ class Run:
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     summary: dict[str, Any] = field(default_factory=dict)
+    exit_code: int = 0  # what the process exits with when the work returns (--fail-on-rejects)
 
 
 @contextmanager
@@ -40,6 +41,7 @@ def recorded_run(staging: Path, command: str) -> Iterator[Run]:
         exit_code, error = 0, None
         try:
             yield run
+            exit_code = run.exit_code
         except StagingLockedError:
             raise
         except StopRunError as exc:
@@ -53,10 +55,19 @@ def recorded_run(staging: Path, command: str) -> Iterator[Run]:
             exit_code, error = found.exit_code, str(found)
             raise found from None
         except BaseException as exc:
-            exit_code, error = 1, f"{type(exc).__name__}: {exc}"[:2000]
+            exit_code, error = process_exit_code(exc), f"{type(exc).__name__}: {exc}"[:2000]
             raise
         finally:
             _record(staging, run, exit_code, redact(error))
+
+
+def process_exit_code(exc: BaseException) -> int:
+    """The code the process exits with for `exc`: a usage error's 2, typer.Exit's own, 130
+    for Ctrl-C, else 1."""
+    if isinstance(exc, KeyboardInterrupt):
+        return 130
+    code = getattr(exc, "exit_code", None)  # click/typer usage errors and Exit carry theirs
+    return code if isinstance(code, int) else 1
 
 
 def _record(staging: Path, run: Run, exit_code: int, error: str | None) -> None:

@@ -10,11 +10,13 @@ from typing import Any
 
 import dlt
 import pyarrow as pa
+from dlt.pipeline.exceptions import PipelineStepFailed
 
 from destinations.engagements.staging_db import opened, table_exists
 from pipelines import workspace
 from pipelines.jobs import Job, build_settings, export_job
 from pipelines.jobstate import jobs_to_reread, remember
+from pipelines.usage import missing_bucket_credentials
 from sources.exports.canonical import KEYS_TABLE
 from sources.exports.source import SIDE_TABLES, StageTally, exports
 
@@ -126,7 +128,10 @@ def stage(
         export = export_job(job, incremental and job.name not in reread)
         export = dataclasses.replace(export, staged_keys=staged_keys(staging, job.name))
         source = exports(export, build_settings(job), tally, known_side_tables(staging, job.name))
-        info = pipeline.run(source, loader_file_format="parquet")
+        try:
+            info = pipeline.run(source, loader_file_format="parquet")
+        except PipelineStepFailed as exc:
+            raise missing_bucket_credentials(exc, job.path) or exc from None
         drop_stale_rejections(staging, job.name, tally.paths, list(info.loads_ids))
         reports.append(
             JobStageReport(

@@ -13,7 +13,7 @@ from pipelines.destinations_config import resolve
 from pipelines.lock import holder
 from pipelines.meta import ensure_schema
 
-STATES = ("created", "existing", "api_rejected", "pending", "unknown", "drifted")
+STATES = ("created", "existing", "updated", "api_rejected", "pending", "unknown", "drifted")
 TABLES = (
     "calls",
     "meetings",
@@ -88,7 +88,6 @@ def _target_states(
     rows = con.execute(
         f"""
         SELECT CASE WHEN standing = 'unknown' AND pid = ? THEN 'in_flight'
-                    WHEN standing = 'updated' THEN 'created'
                     ELSE standing END AS state, count(*)
         FROM ({standings_sql(target)})
         WHERE ? IS NULL OR job = ?

@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from pipelines import interrupt
 from pipelines.destinations_config import resolve
 from pipelines.jobs import Job
 from pipelines.push import Scope, push
@@ -46,6 +47,7 @@ def sync(staging: Path, jobs: list[Job], options: SyncOptions, run: Run) -> dict
     pushed = []
     try:
         for target in needed:
+            interrupt.check()  # Ctrl-C during one target's push: the next one never starts
             pushed.append(
                 push(
                     staging,

@@ -28,6 +28,7 @@ from destinations.engagements.progress import Progress
 from destinations.engagements.ratelimit import SendGate
 from destinations.engagements.reconcile import find_engagement, patch_body
 from destinations.engagements.relay import Relay
+from destinations.engagements.sending import sending
 from sources.engagements.wire import decode, encode, with_send_options
 from sources.errors import RelayRejectError, StopRunError, TransientError
 
@@ -134,6 +135,11 @@ class Pusher:
         if failure is not None:
             raise failure
 
+    def stop_new_sends(self, reason: StopRunError) -> None:
+        """Ctrl-C: sends already under way finish and record their outcome; nothing new is
+        sent (records not yet started stay pending), and the run then stops with `reason`."""
+        self.stopped = self.stopped or reason
+
     def close(self) -> None:
         self._pool.shutdown(wait=True)
         if self.progress:
@@ -148,7 +154,8 @@ class Pusher:
 
     def _deliver(self, row: PendingRequest, state: LedgerState) -> None:
         try:
-            self._decide(row, state)
+            with sending(self.options.target, row.external_id):  # retry log lines name it
+                self._decide(row, state)
         finally:
             if self.progress:
                 self.progress.advance()
@@ -322,7 +329,9 @@ class Pusher:
             if outcome.http_status == 429:
                 self.counts.add("throttled")
                 self.gate.pause(outcome.retry_after)
-            raise TransientError(outcome.message or "retry", outcome.retry_after)
+            raise TransientError(
+                f"HTTP {outcome.http_status}: {outcome.message or 'retry'}", outcome.retry_after
+            )
         counter = {"rejected": "api_rejected", "later": "left_pending"}.get(kind, kind)
         self.counts.add("updated" if ledger_state == "updated" else counter)
 

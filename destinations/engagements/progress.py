@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import threading
 import time
 from typing import TextIO
+
+log = logging.getLogger("engagement_sync.progress")
 
 
 class Progress:
@@ -46,6 +49,6 @@ class Progress:
     def _print(self, now: float) -> None:
         if self.live:
             self.stream.write("\r" + self.line(now).ljust(70))
-        else:
-            self.stream.write(self.line(now) + "\n")
-        self.stream.flush()
+            self.stream.flush()
+        else:  # a log line: text or JSON, as --log-format says
+            log.info(self.line(now), extra={"target": self.label, "done": self.done})

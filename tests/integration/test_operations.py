@@ -185,8 +185,11 @@ def test_explain_of_a_record_rejected_before_sending(sample: Path) -> None:
 
 def test_sql_is_read_only_and_resolves_tables_unqualified(sample: Path) -> None:
     invoke("stage", *job_args(sample))
-    rows = invoke("sql", "SELECT count(*) AS n FROM calls")
-    assert rows[0]["n"] > 0
+    rows = invoke("sql", "SELECT count(*) AS n FROM calls")  # JSON Lines: one object per row
+    assert rows["n"] > 0
+    lines = runner.invoke(app, ["sql", "SELECT external_id FROM calls", "--json"]).stdout
+    assert len(lines.splitlines()) == rows["n"]
+    assert all("external_id" in json.loads(line) for line in lines.splitlines())
     result = runner.invoke(app, ["sql", "DELETE FROM calls"])
     assert result.exit_code == 2 and "read-only" in result.stderr.lower()
 

@@ -12,13 +12,13 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from sources.errors import ConfigError
 from destinations.engagements.ledger import Ledger
 from destinations.engagements.redact import register
 from destinations.sandbox import SandboxConfig, SandboxServer
 from pipelines.cli import app
 from pipelines.destinations_config import clean_token
 from pipelines.sample_data import write_twilio_sample
+from sources.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "tok-5ecret-7f3a9c1e-do-not-print"
