@@ -43,17 +43,23 @@ def rewrite(staging: Path) -> None:
     _fsync(staging.resolve().parent)
 
 
-def drop_loaded_packages(staging: Path) -> int:
-    """Delete dlt's completed load packages (Parquet copies of every row it loaded) of this
-    staging's pipelines; pending packages stay, so a crashed run still finishes its load."""
+def loaded_packages(staging: Path) -> list[Path]:
+    """dlt's completed load packages (Parquet copies of every row it loaded) of this staging's
+    pipelines; pending packages are not among them, so a crashed run still finishes its load."""
     root = Path(workspace.pipelines_dir(staging))
-    dropped = 0
+    found: list[Path] = []
     for name in PIPELINES:
         loaded = root / name / "load" / "loaded"
-        for package in sorted(loaded.iterdir()) if loaded.is_dir() else []:
-            shutil.rmtree(package)
-            dropped += 1
-    return dropped
+        found += sorted(loaded.iterdir()) if loaded.is_dir() else []
+    return found
+
+
+def drop_loaded_packages(staging: Path) -> int:
+    """Delete the completed load packages (`loaded_packages`); how many."""
+    packages = loaded_packages(staging)
+    for package in packages:
+        shutil.rmtree(package)
+    return len(packages)
 
 
 def _wal(path: Path) -> Path:

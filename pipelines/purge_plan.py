@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 from destinations.engagements.staging_db import check_name, opened
-from pipelines import workspace
+from pipelines import compact, workspace
 from pipelines.purge import erase
 
 
@@ -22,6 +22,7 @@ def would_purge(staging: Path, before: datetime) -> dict[str, int]:
         con.begin()
         try:
             workspace.create_views(con)
-            return erase(con, before)
+            counts = erase(con, before)
         finally:
             con.rollback()
+    return {**counts, "dlt_load_packages": len(compact.loaded_packages(staging))}
