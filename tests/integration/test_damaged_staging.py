@@ -205,7 +205,7 @@ def test_a_read_only_staging_is_read_and_not_written(
         staging.chmod(0o644)
     assert status[0] == 0 and json.loads(status[1])["staged"]["calls"] == 240, status
     assert explain[0] == 0 and json.loads(explain[1])["record"], explain
-    assert sql[0] == 0 and json.loads(sql[1]) == [{"n": 240}], sql
+    assert sql[0] == 0 and [json.loads(line) for line in sql[1].splitlines()] == [{"n": 240}], sql
     for code, _, err, clean in (stage, push):
         assert code == 1 and clean and len(err.splitlines()) == 1, err
         assert "read-only" in err and "status" in err
