@@ -108,16 +108,21 @@ def test_an_attack_is_one_line_exit_2_and_changes_nothing(
     assert folder_state(tmp_path) == before  # the staging byte for byte, no file written
 
 
+def rows_of(stdout: str) -> list[dict]:
+    """`sql --json` prints JSON Lines: one object per row."""
+    return [json.loads(line) for line in stdout.splitlines() if line.strip()]
+
+
 @pytest.mark.parametrize("query", QUERIES.values(), ids=QUERIES.keys())
 def test_read_only_kinds_work_and_leave_the_file_as_it_was(query: str, staging: Path) -> None:
     before = folder_state(staging.parent)
     result = runner.invoke(app, ["sql", query, "--staging", str(staging), "--json"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)
+    assert rows_of(result.stdout)
     assert folder_state(staging.parent) == before
 
 
 def test_tables_resolve_unqualified_and_counts_are_right(staging: Path) -> None:
     result = runner.invoke(app, ["sql", "SELECT count(*) AS n FROM calls", "--json"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)[0]["n"] == 240  # the demo data's staged calls
+    assert rows_of(result.stdout) == [{"n": 240}]  # the demo data's staged calls
