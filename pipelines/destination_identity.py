@@ -1,43 +1,20 @@
-"""Naming the destination of a push by asking it (DESIGN invariant 8), and carrying a ledger
-written before identities over to the portal that proves it holds those engagements.
+"""The destination a command's settings name: asked of the destination when pushing
+(destinations/engagements/naming.py), read from the staging when only looking.
 
-`destination_id` set by the user still wins (a proxy, a vanity URL). Otherwise v1 asks HubSpot
-for the token's portal, and v2 fingerprints the token with a key kept in the staging, so every
-machine running this staging names the workspace the same way.
+`destination_id` set by the user still wins (a proxy, a vanity URL).
 """
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import replace
-from typing import Any
 
 import duckdb
 
 from destinations.engagements.client import EngagementsClient
-from destinations.engagements.identity import (
-    normalised_url,
-    portal_destination,
-    portal_id,
-    workspace_destination,
-)
-from destinations.engagements.portal_scan import SCAN_LIMIT, SCAN_PATH
+from destinations.engagements.identity import normalised_url, workspace_destination
+from destinations.engagements.naming import KEY_NAME, name_destination, staging_key
 from destinations.engagements.staging_db import table_exists
 from pipelines.destinations_config import DestinationSettings
-from sources.errors import StopRunError, TransientError
-
-_KEY = "destination_key"
-
-
-def staging_key(con: duckdb.DuckDBPyConnection) -> bytes:
-    """The staging's fingerprint key, made on first use (a lost staging loses it: harmless)."""
-    con.execute("CREATE TABLE IF NOT EXISTS engagements._meta (key VARCHAR, value VARCHAR)")
-    row = con.execute("SELECT value FROM engagements._meta WHERE key = ?", [_KEY]).fetchone()
-    if row:
-        return bytes.fromhex(str(row[0]))
-    key = secrets.token_bytes(32)
-    con.execute("INSERT INTO engagements._meta VALUES (?, ?)", [_KEY, key.hex()])
-    return key
 
 
 def identify(
@@ -46,11 +23,7 @@ def identify(
     """`settings` with `destination_id` named by the destination (or as the user set it)."""
     if settings.destination_id:
         return settings
-    if settings.target == "v2":
-        named = workspace_destination(settings.base_url, settings.api_token, staging_key(con))
-    else:
-        named = portal_destination(portal_id(client), settings.base_url)
-        adopt_url_ledger(con, client, settings.base_url, named)
+    named = name_destination(con, settings.target, settings.base_url, settings.api_token, client)
     return replace(settings, destination_id=named)
 
 
@@ -78,75 +51,5 @@ def _key_to_read(con: duckdb.DuckDBPyConnection) -> bytes | None:
         return staging_key(con)
     if not table_exists(con, "_meta"):
         return None
-    found = con.execute("SELECT value FROM engagements._meta WHERE key = ?", [_KEY]).fetchone()
+    found = con.execute("SELECT value FROM engagements._meta WHERE key = ?", [KEY_NAME]).fetchone()
     return bytes.fromhex(str(found[0])) if found else None
-
-
-def adopt_url_ledger(
-    con: duckdb.DuckDBPyConnection, client: EngagementsClient, base_url: str, portal: str
-) -> int:
-    """Carry v1 ledger rows keyed by the old URL identity over to `portal`, each only once the
-    portal confirms it (its engagement id reads back with this token); records the old ledger
-    left undecided (no engagement id) come along to be reconciled. Returns records carried."""
-    old = normalised_url(base_url)
-    marker = f"adopted:{old}->{portal}"
-    done = con.execute("SELECT 1 FROM engagements._meta WHERE key = ?", [marker]).fetchone()
-    if old == portal or done:
-        return 0
-    rows = con.execute(_OLD_ROWS, [old, portal]).fetchall()
-    if rows:
-        held = _portal_ids(client, {str(r[1]) for r in rows if r[1] is not None})
-        carried = [ext for ext, eng in rows if eng is None or str(eng) in held]
-        _copy_rows(con, old, portal, carried)
-    con.execute("INSERT INTO engagements._meta VALUES (?, 'done')", [marker])
-    return len(rows)
-
-
-_OLD_ROWS = """
-SELECT external_id, engagement_id FROM engagements.delivery_states
-WHERE destination = ? AND target = 'v1' AND external_id NOT IN (
-    SELECT external_id FROM engagements.delivery_states WHERE destination = ? AND target = 'v1')
-"""
-
-
-def _portal_ids(client: EngagementsClient, wanted: set[str]) -> set[str]:
-    """Which of `wanted` engagement ids the token's portal holds (one scan, 250 per request)."""
-    held: set[str] = set()
-    offset: Any = 0
-    while wanted - held:
-        try:
-            response = client.get(SCAN_PATH, {"limit": SCAN_LIMIT, "offset": offset})
-        except TransientError as exc:
-            raise _unconfirmed(str(exc)) from None
-        if response.status != 200:
-            raise _unconfirmed(f"HTTP {response.status}")
-        page = response.json() or {}
-        held |= {str(e.get("engagement", {}).get("id")) for e in page.get("results") or []}
-        if not page.get("hasMore"):
-            break
-        offset = page.get("offset")
-    return held & wanted
-
-
-def _unconfirmed(why: str) -> StopRunError:
-    return StopRunError(
-        f"v1: could not confirm which earlier deliveries this portal holds ({why}); nothing was "
-        "sent, run again"
-    )
-
-
-def _copy_rows(con: duckdb.DuckDBPyConnection, old: str, portal: str, ids: list[str]) -> None:
-    con.execute(
-        """
-        INSERT INTO engagements.deliveries (recorded_at, run_id, pid, destination, target,
-            external_id, phase, state, content_hash, request_body, run_workflows, http_status,
-            engagement_id, error_code, error, request_id, note, operation)
-        SELECT recorded_at, run_id, pid, ?, target, external_id, phase, state, content_hash,
-               request_body, run_workflows, http_status, engagement_id, error_code, error,
-               request_id, concat_ws('; ', note, 'carried over from ' || destination
-                                     || ' after the portal confirmed it'), operation
-        FROM engagements.deliveries
-        WHERE destination = ? AND target = 'v1' AND list_contains(?, external_id)
-        ORDER BY seq""",
-        [portal, old, ids],
-    )

@@ -12,12 +12,8 @@ from urllib.parse import urlsplit
 import dlt
 
 from destinations.engagements.redact import register
-from destinations.engagements.sink import DEFAULT_BASE_URLS
+from destinations.engagements.sink import DEFAULT_BASE_URLS, DEFAULT_CONCURRENCY, DEFAULT_RATES
 from sources.errors import ConfigError
-
-DEFAULT_RATES = {"v1": 100 / 10, "v2": 10.0}  # requests per second
-# v2 creates are slow (the server fetches the media during the request): more in flight.
-DEFAULT_CONCURRENCY = {"v1": 4, "v2": 8}
 
 
 @dataclass(frozen=True)

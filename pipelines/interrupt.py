@@ -62,7 +62,7 @@ def _active_pushers() -> list[object]:
     from destinations.engagements import sink
 
     # No lock: the handler runs on the main thread, which may hold it (start_run).
-    return list(sink._registry.values())
+    return list(sink.active_pushers())
 
 
 def _on_sigint(signum: int, frame: FrameType | None) -> None:

@@ -23,13 +23,7 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 from destinations.engagements.client import EngagementsClient
 from destinations.engagements.ledger import ensure_ledger
 from destinations.engagements.outcomes import classify
-from destinations.engagements.sink import (
-    RunSpec,
-    engagements_v1,
-    engagements_v2,
-    finish_run,
-    start_run,
-)
+from destinations.engagements.sink import engagements_v1, engagements_v2, finish_run
 from destinations.engagements.staging_db import opened, table_exists
 from destinations.engagements.states import sendable_sql, standings_sql
 from pipelines import dryrun, workspace
@@ -209,25 +203,25 @@ def push(
     pipeline = dlt.pipeline(
         pipeline_name=f"engagements_push_{target}", pipelines_dir=workspace.pipelines_dir(staging)
     ).drop()
-    spec = RunSpec(
-        target,
-        settings.base_url,
-        settings.api_token,
-        str(staging.resolve()),
-        settings.destination_id,
-        run_id,
-        run_workflows,
-        settings.rate_per_second,
-        settings.max_concurrency,
-        settings.timeout,
-        settings.ca_bundle or True,
+    rate_key = "requests_per_10s" if target == "v1" else "requests_per_second"
+    rate = settings.rate_per_second * (10 if target == "v1" else 1)
+    staging_path = str(staging.resolve())
+    destination = SINKS[target](  # explicit values: dlt resolves nothing else for this run
+        base_url=settings.base_url,
+        api_token=settings.api_token,
+        staging=staging_path,
+        destination_id=settings.destination_id,
+        max_concurrency=settings.max_concurrency,
+        timeout=settings.timeout,
+        ca_bundle=settings.ca_bundle,
+        burst=settings.burst,
+        run_id=run_id,
+        run_workflows=run_workflows,
         total=pending if show_progress else 0,
         run_workflows_by_job=dict(run_workflows_by_job or {}),
-        burst=settings.burst,
         relays=relay_configs,
+        **{rate_key: rate},
     )
-    start_run(spec)  # the sink finds this Pusher by run_id: the token never passes through dlt
-    destination = SINKS[target](staging=spec.staging, run_id=spec.run_id, api_token="registered")
     failure: Exception | None = None
     try:
         pipeline.run(
@@ -238,7 +232,7 @@ def push(
     except PipelineStepFailed as exc:
         failure = exc
     finally:
-        pusher = finish_run(spec.run_id, target)
+        pusher = finish_run(staging_path, target, run_id)
         workspace.prepare(staging)
     if pusher is not None:
         for name in (

@@ -52,6 +52,7 @@ class EngagementsClient:
     ) -> None:
         self.target = target
         self.base_url = base_url.rstrip("/")
+        self.timeout = timeout  # seconds a request may take
         register(api_token)  # whatever echoes it later (an httpx error, a log line) redacts it
         self._http = httpx.Client(
             base_url=base_url.rstrip("/"),
