@@ -213,23 +213,31 @@ def _with_known(new: pa.Table | None, known: pa.Table | None) -> pa.Table | None
 
 
 def _join_recordings(calls: pa.Table, urls: pa.Table | None) -> pa.Table:
-    """Recording URL by the root leg's sid (Twilio's rule), else by the kept row's own sid."""
+    """Recording URL by the root leg's sid (Twilio's rule), else by the kept row's own sid.
+
+    A recording goes to one call at most. Twilio's sids are unique, but rows of any file may
+    share one (child legs `1` under many parents): the own-sid fallback is for a sid no kept
+    row has as its root, and only the first row naming it (by file and row) gets the URL. Else
+    one URL cell would be copied into every such row (N rows: N copies, in every output)."""
     if urls is None:
         return calls.append_column("recording_url", pa.nulls(calls.num_rows, pa.string()))
     # only the URLs these calls can use: a partition's calls against the whole job's recordings
     # would cost memory in proportion to the job
     sids = pa.chunked_array(calls["_root"].chunks + calls["_sid"].chunks).unique()
     urls = urls.filter(pc.is_in(urls["call_sid"], value_set=sids))
-    by_root = calls.join(urls, keys="_root", right_keys="call_sid", join_type="left outer")
-    by_own = by_root.join(
-        urls.rename_columns(["call_sid", "own_url"]),
-        keys="_sid",
-        right_keys="call_sid",
-        join_type="left outer",
+    joined = calls.join(urls, keys="_root", right_keys="call_sid", join_type="left outer")
+    joined = joined.sort_by([(FILE_COL, "ascending"), (ROW_COL, "ascending")])
+    at = pa.array(range(joined.num_rows), pa.int64())
+    free = pc.and_(
+        pc.is_null(joined["recording_url"]),
+        pc.invert(pc.is_in(joined["_sid"], value_set=joined["_root"].combine_chunks())),
     )
-    url = pc.coalesce(by_own.column("recording_url"), by_own.column("own_url"))
-    joined = by_own.drop_columns(["recording_url", "own_url"]).append_column("recording_url", url)
-    return joined.sort_by([(FILE_COL, "ascending"), (ROW_COL, "ascending")])
+    claims = pa.table({"_sid": joined["_sid"], "_at": at}).filter(free)
+    first = claims.group_by("_sid").aggregate([("_at", "min")])
+    own = first.join(urls, keys="_sid", right_keys="call_sid", join_type="inner")
+    own_url = pc.take(own["recording_url"], pc.index_in(at, value_set=own["_at_min"]))
+    url = pc.coalesce(joined["recording_url"], own_url)
+    return joined.set_column(joined.schema.get_field_index("recording_url"), "recording_url", url)
 
 
 def _canonical(calls: pa.Table, context: MapContext) -> pa.Table:
