@@ -20,6 +20,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sources.engagements.builders import V2_EXTERNAL_ID_LIMIT
 from sources.exports import common, nested
 from sources.exports.canonical import (
     FILE_COL,
@@ -158,11 +159,14 @@ def _prepare(rows: pa.Table, context: MapContext) -> tuple[pa.Table, list[RowRej
 
 def _session_tsid(rows: pa.Table) -> pa.ChunkedArray:
     """Per row, the telephonySessionId that a record of the same sessionId carries (the least
-    when they differ), so a leg exported without it folds with the legs that have it."""
+    when they differ), so a leg exported without it folds with the legs that have it. Only an id
+    an engagement can carry (V2_EXTERNAL_ID_LIMIT characters) is lent: a longer one, copied into
+    every leg of its session, would cost N copies of one cell for N legs."""
     pairs = pa.table(
         {"s": common.column(rows, "sessionId"), "t": common.column(rows, "telephonySessionId")}
     )
-    known = pairs.filter(pc.and_(pc.is_valid(pairs["s"]), pc.is_valid(pairs["t"])))
+    short = pc.less_equal(pc.utf8_length(pairs["t"]), V2_EXTERNAL_ID_LIMIT)
+    known = pairs.filter(pc.and_(pc.is_valid(pairs["s"]), pc.fill_null(short, False)))
     least = known.group_by("s").aggregate([("t", "min")])
     at = pc.index_in(pairs["s"], value_set=least["s"].combine_chunks())
     return pc.take(least["t_min"], at)
