@@ -37,9 +37,9 @@ def twilio_recording(folder: Path, rows: int, cell: int) -> str:
         writer.writeheader()
         writer.writerows({"sid": "1", "parent_call_sid": f"P{i}", **CALL} for i in range(rows))
     with open(folder / "recordings.csv", "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["sid", "call_sid", "status", "media_url"])
-        writer.writerow(["RE1", "1", "completed", "https://api.twilio.com/" + "a" * cell])
+        rows_writer = csv.writer(fh)
+        rows_writer.writerow(["sid", "call_sid", "status", "media_url"])
+        rows_writer.writerow(["RE1", "1", "completed", "https://api.twilio.com/" + "a" * cell])
     return "twilio"
 
 
