@@ -13,35 +13,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sources.engagements import titles
+from sources.engagements import rules, titles
 from sources.engagements.media_access import classify as classify_access
 from sources.engagements.media_url import canonical_url, check_media_url
 from sources.engagements.model import CanonicalRecord
+from sources.engagements.rules import V1, V2, Check
 from sources.engagements.settings import BuildSettings, disposition_key
 from sources.engagements.wire import content_hash
 
-V1_BODY_LIMIT = 65_536
-V2_TITLE_LIMIT = 500
-V2_SOURCE_SYSTEM_LIMIT = 100
-V2_EXTERNAL_ID_LIMIT = 500
-V2_TRANSCRIPT_CHARS = 900_000
-V2_TRANSCRIPT_BYTES = 950_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MS_2000 = 946_684_800_000
-_MS_2100 = 4_102_444_800_000
-MAX_DURATION_MS = 7 * 24 * 3_600_000  # a call or meeting longer than a week is a unit slip
 _GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
-
-_HUBSPOT_CALL_STATUS = {
-    "completed": "COMPLETED",
-    "busy": "BUSY",
-    "no_answer": "NO_ANSWER",
-    "failed": "FAILED",
-    "canceled": "CANCELED",
-    "missed": "NO_ANSWER",
-    "voicemail": "COMPLETED",
-    "in_progress": "IN_PROGRESS",
-}
 
 
 @dataclass(frozen=True)
@@ -69,58 +50,34 @@ def to_ms(value: datetime | None) -> int | None:
     return (value - _EPOCH) // timedelta(milliseconds=1)
 
 
-def _ms_problem(target: str, name: str, ms: int | None) -> Rejection | None:
-    if ms is not None and not _MS_2000 <= ms < _MS_2100:
-        return Rejection(
-            target,
-            "timestamp_out_of_range",
-            name,
-            f"{name}={ms} is not a time between 2000 and 2100 in ms (policy)",
-        )
-    return None
-
-
-def duration_problem(target: str | None, ms: int | None) -> Rejection | None:
-    """A negative duration, or one over a week (policy): a unit slip or a corrupt value."""
-    if ms is not None and not 0 <= ms <= MAX_DURATION_MS:
-        return Rejection(
-            target,
-            "bad_duration",
-            "duration_ms",
-            f"duration_ms={ms} is not between 0 and {MAX_DURATION_MS} (7 days, policy); "
-            "check the duration column's unit",
-        )
-    return None
+def _refused(target: str, checks: tuple[Check, ...], values: dict[str, Any]) -> Rejection | None:
+    """The rejection of the first of the target's checks (rules.py) the values fail."""
+    if (check := rules.first_failed(checks, values)) is None:
+        return None
+    return Rejection(target, check.reason, check.field, check.message.text(values))
 
 
 def build_v1_request(record: CanonicalRecord, settings: BuildSettings) -> BuiltRequest | Rejection:
     """HubSpot Engagements v1 `{engagement, associations, metadata}` for a CALL or MEETING."""
     start_ms = to_ms(record.get("started_at"))
-    if start_ms is None:
-        return Rejection("v1", "bad_timestamp", "started_at", "the record has no start time")
     end_ms = to_ms(record.get("ended_at"))
-    for name, ms in (("timestamp", start_ms), ("endTime", end_ms)):
-        if problem := _ms_problem("v1", name, ms):
-            return problem
-    if problem := duration_problem("v1", record.get("duration_ms")):
-        return problem
     contacts = list(record.get("contact_ids") or []) or _mapped_contacts(record, settings)
-    if not contacts and not settings.allow_unassociated:
-        return Rejection(
-            "v1",
-            "no_contact",
-            "contact_ids",
-            "no contact matches the record's phones or emails; add it to the "
-            "contact map or set allow_unassociated = true",
-        )
+    values = {
+        "start_ms": start_ms,
+        "end_ms": end_ms,
+        "duration_ms": record.get("duration_ms"),
+        "unassociated": not contacts and not settings.allow_unassociated,
+    }
+    if refused := _refused("v1", V1.checks, values):
+        return refused
     warnings: list[str] = []
     body_text = record.get("body") or ""
-    if len(body_text) > V1_BODY_LIMIT:
-        body_text = body_text[:V1_BODY_LIMIT]
+    if len(body_text) > rules.V1_BODY_LIMIT:
+        body_text = body_text[: rules.V1_BODY_LIMIT]
         warnings.append("body_truncated")
     engagement: dict[str, Any] = {
         "active": True,
-        "type": "CALL" if record["kind"] == "call" else "MEETING",
+        "type": V1.engagement_type.get(record["kind"]),
         "timestamp": start_ms,
     }
     owner_id = settings.owners.lookup(record.get("owner_email"))
@@ -167,7 +124,7 @@ def _v1_call_metadata(
         # v1 numbers are free text: keep the raw number when it is not valid E.164.
         "toNumber": record.get("to_phone") or record.get("to_phone_raw"),
         "fromNumber": record.get("from_phone") or record.get("from_phone_raw"),
-        "status": _HUBSPOT_CALL_STATUS.get(record.get("status") or ""),
+        "status": V1.call_status.get(record.get("status")),
         "durationMilliseconds": record.get("duration_ms"),
         "recordingUrl": record.get("recording_url"),
         "body": body_text,
@@ -187,24 +144,15 @@ def _mapped_contacts(record: CanonicalRecord, settings: BuildSettings) -> list[i
 def build_v2_request(record: CanonicalRecord, settings: BuildSettings) -> BuiltRequest | Rejection:
     """AskElephant `engagement_create_request`, without the per-run `run_workflows`."""
     external_id = record["external_id"]
-    if len(external_id) > V2_EXTERNAL_ID_LIMIT:
-        return Rejection(
-            "v2",
-            "external_id_too_long",
-            "external_id",
-            f"external_id has {len(external_id)} characters (limit 500)",
-        )
-    # The targets agree on what time is valid: a start v1 refuses never reaches v2 either.
-    if out_of_range := _ms_problem("v2", "start_at", to_ms(record.get("started_at"))):
-        return out_of_range
     media_url = record.get("recording_url")
-    if not media_url:
-        return Rejection(
-            "v2",
-            "no_media_url",
-            "recording_url",
-            "the record has no recording; v2 creates engagements from media",
-        )
+    values = {
+        "external_id_chars": len(external_id),
+        "start_ms": to_ms(record.get("started_at")),
+        "recording_url": media_url,
+    }
+    if refused := _refused("v2", V2.checks, values):
+        return refused
+    assert media_url  # for mypy: the no_media_url check refuses an empty one
     # Checked, classified and sent in one form: the canonical one (issue 12).
     if problem := check_media_url(media_url, settings.resolve, settings.allow_loopback_media):
         return Rejection("v2", problem.code, "recording_url", problem.message)
@@ -215,9 +163,9 @@ def build_v2_request(record: CanonicalRecord, settings: BuildSettings) -> BuiltR
         return refused
     warnings: list[str] = []
     body: dict[str, Any] = {
-        "type": "CALL" if record["kind"] == "call" else "MEETING",
-        "title": titles.cut_on_word(titles.title_for(record), V2_TITLE_LIMIT),
-        "source_system": settings.source_system[:V2_SOURCE_SYSTEM_LIMIT],
+        "type": V2.engagement_type.get(record["kind"]),
+        "title": titles.cut_on_word(titles.title_for(record), rules.V2_TITLE_LIMIT),
+        "source_system": settings.source_system[: rules.V2_SOURCE_SYSTEM_LIMIT],
         "external_id": external_id,
         "media_url": media_url,
     }
@@ -278,17 +226,13 @@ def _access_problem(url: str, settings: BuildSettings) -> Rejection | None:
 
 
 def _fit_transcript(text: str, settings: BuildSettings, warnings: list[str]) -> str | Rejection:
-    if len(text) <= V2_TRANSCRIPT_CHARS and len(text.encode()) <= V2_TRANSCRIPT_BYTES:
+    chars, size = rules.V2_TRANSCRIPT_CHARS, rules.V2_TRANSCRIPT_BYTES
+    if len(text) <= chars and len(text.encode()) <= size:
         return text
     if not settings.truncate_transcripts:
-        return Rejection(
-            "v2",
-            "transcript_too_long",
-            "transcript_text",
-            f"transcript has {len(text)} characters / {len(text.encode())} bytes "
-            "(limits 900,000 / 950,000); set truncate_transcripts = true to cut it",
-        )
-    cut = text[:V2_TRANSCRIPT_CHARS]
-    data = cut.encode()[:V2_TRANSCRIPT_BYTES]
+        values = {"chars": len(text), "bytes": len(text.encode())}
+        message = rules.TRANSCRIPT_TOO_LONG.text(values)
+        return Rejection("v2", "transcript_too_long", "transcript_text", message)
+    data = text[:chars].encode()[:size]
     warnings.append("transcript_truncated")
     return data.decode("utf-8", errors="ignore")  # drops a split last character, never garbles

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Literal, TypedDict
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 Kind = Literal["call", "meeting"]
 Direction = Literal["inbound", "outbound", "internal", "unknown"]
@@ -112,6 +113,19 @@ class CanonicalRecord(TypedDict, total=False):
     content_hash: str | None
 
 
+EXTERNAL_ID_SEPARATOR = ":"
+
+
 def make_external_id(prefix: str, source_id: str) -> str:
     """`<prefix>:<source id>`: a pure function of the record, never of time or attempt."""
-    return f"{prefix}:{source_id}"
+    return f"{prefix}{EXTERNAL_ID_SEPARATOR}{source_id}"
+
+
+def external_ids(prefix: str, source_ids: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray:
+    """make_external_id over a column (how presets key their records)."""
+    return pc.binary_join_element_wise(prefix, source_ids, EXTERNAL_ID_SEPARATOR)
+
+
+def source_ids_of(prefix: str, external: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray:
+    """The source ids of external ids made with `prefix` (make_external_id undone)."""
+    return pc.utf8_slice_codeunits(external, len(prefix) + len(EXTERNAL_ID_SEPARATOR))

@@ -1,9 +1,11 @@
 """The SQL of vectorised.py: canonical records -> record JSON, v1 and v2 request bodies.
 
-Placeholders in braces ({safe_url_sql}, {allow_unassociated}, …) are filled in by
+Placeholders in braces ({safe_url_sql}, {allow_unassociated}, {v1_reason}, …) are filled in by
 vectorised._render; the tables `records`, `phones`, `dispositions`, `owners` and `hosts` are
-registered by vectorised.build. Every rule here mirrors builders.py / titles.py, which are the
-specification; the `plain` condition says which records these rules cover exactly.
+registered by vectorised.build. The rules (status and type words, titles, limits, checks with
+their reason codes, fields and messages) are not written here: they are rendered from rules.py
+by rules_sql.py, the tables builders.py reads too. What stays here is the SQL's own data flow
+and the `plain` condition: which records these queries cover exactly.
 """
 
 # base: the records with a row id, the other party's number (for the title), the media URL's
@@ -15,7 +17,7 @@ CREATE MACRO iso(t) AS
     || CASE WHEN epoch_us(t) % 1000000 = 0 THEN ''
             ELSE '.' || lpad(((epoch_us(t) % 1000000 + 1000000) % 1000000)::VARCHAR, 6, '0') END
     || '+00:00';
-CREATE MACRO e164(p) AS regexp_full_match(p, '\+[1-9][0-9]{1,14}');
+CREATE MACRO e164(p) AS regexp_full_match(p, '{e164}');
 CREATE MACRO ids(l) AS to_json(coalesce(l, []::BIGINT[]));
 
 CREATE VIEW base AS
@@ -56,19 +58,7 @@ WITH named AS (
 )
 SELECT n.*,
        coalesce(n.other_name, CASE WHEN n.counterpart <> '' THEN ph.display END) AS other,
-       CASE
-           WHEN n.title IS NOT NULL THEN n.title
-           WHEN n.kind = 'meeting' THEN 'Meeting'
-           WHEN n.direction = 'outbound' THEN 'Outbound call' || coalesce(' to ' || other, '')
-           WHEN n.direction = 'inbound' THEN 'Inbound call' || coalesce(' from ' || other, '')
-           WHEN n.direction = 'internal' THEN 'Internal call'
-           ELSE 'Call' || coalesce(' with ' || other, '')
-       END AS title_text,
-       CASE n.status WHEN 'completed' THEN 'COMPLETED' WHEN 'busy' THEN 'BUSY'
-                     WHEN 'no_answer' THEN 'NO_ANSWER' WHEN 'failed' THEN 'FAILED'
-                     WHEN 'canceled' THEN 'CANCELED' WHEN 'missed' THEN 'NO_ANSWER'
-                     WHEN 'voicemail' THEN 'COMPLETED'
-                     WHEN 'in_progress' THEN 'IN_PROGRESS' END AS hubspot_status,
+       {title_case} AS title_text,
        d.outcome AS outcome, coalesce(d.unmapped, false) AS outcome_unmapped,
        o.owner_id AS owner_id,
        h.code AS url_code, h.message AS url_message,
@@ -76,9 +66,9 @@ SELECT n.*,
            n.kind IN ('call', 'meeting')
            -- titles: Python strips the record's own title; here it must need no stripping
            AND (n.title IS NULL OR (regexp_full_match(n.title, '{printable}(.*{printable})?', 's')
-                                    AND length(n.title) <= 500))
+                                    AND length(n.title) <= {v2_title_limit}))
            AND (n.body IS NULL OR strlen(n.body) <= {v1_body_limit})
-           AND (n.transcript_text IS NULL OR strlen(n.transcript_text) <= 900000)
+           AND (n.transcript_text IS NULL OR strlen(n.transcript_text) <= {v2_transcript_chars})
            -- lower/strip of owner and participant e-mails, E.164 regexes: ASCII behaves alike
            AND regexp_full_match(coalesce(n.owner_email, ''), '[ -~]*')
            AND coalesce(list_bool_and(list_transform(n.participants,
@@ -92,7 +82,7 @@ SELECT n.*,
            AND (n.started_at IS NULL
                 OR (epoch_us(n.started_at) >= 0 AND year(n.started_at) <= 9999))
            AND (n.ended_at IS NULL OR (epoch_us(n.ended_at) >= 0 AND year(n.ended_at) <= 9999))
-           AND length(title_text) <= 500  -- v2 cuts longer titles on a word
+           AND length(title_text) <= {v2_title_limit}  -- v2 cuts longer titles on a word
            -- DuckDB escapes some control characters in upper-case hex, orjson in lower case:
            -- every string the bodies hold is in the record's JSON, so look there once
            AND NOT regexp_matches(n.record_json, '\\u00[01][A-F]')
@@ -108,51 +98,26 @@ LEFT JOIN hosts h ON h.host = n.url_host
 V1 = r"""
 WITH t AS (
     SELECT *, epoch_ms(started_at) AS start_ms, epoch_ms(ended_at) AS end_ms,
-           NOT epoch_ms(started_at) BETWEEN 946684800000 AND 4102444799999 AS start_out,
-           NOT coalesce(epoch_ms(ended_at) BETWEEN 946684800000 AND 4102444799999, true)
-               AS end_out
+           len(coalesce(contact_ids, [])) = 0 AND NOT {allow_unassociated} AS unassociated
     FROM r WHERE plain
 ),
-v AS (
-    SELECT *,
-           CASE WHEN started_at IS NULL THEN 'bad_timestamp'
-                WHEN start_out OR end_out THEN 'timestamp_out_of_range'
-                WHEN NOT coalesce(duration_ms BETWEEN 0 AND {max_duration_ms}, true)
-                    THEN 'bad_duration'
-                WHEN len(coalesce(contact_ids, [])) = 0 AND NOT {allow_unassociated}
-                    THEN 'no_contact' END AS reason
-    FROM t
-)
+v AS (SELECT *, {v1_reason} AS reason FROM t)
 SELECT external_id, ? AS job, kind, source_system, started_at, source_file, source_row, reason,
-       CASE WHEN reason = 'bad_timestamp' THEN 'started_at'
-            WHEN reason = 'timestamp_out_of_range' AND start_out THEN 'timestamp'
-            WHEN reason = 'timestamp_out_of_range' THEN 'endTime'
-            WHEN reason = 'bad_duration' THEN 'duration_ms'
-            WHEN reason = 'no_contact' THEN 'contact_ids' END AS field,
-       CASE WHEN reason = 'bad_timestamp' THEN 'the record has no start time'
-            WHEN reason = 'timestamp_out_of_range'
-                THEN CASE WHEN start_out THEN 'timestamp=' || start_ms
-                          ELSE 'endTime=' || end_ms END
-                     || ' is not a time between 2000 and 2100 in ms (policy)'
-            WHEN reason = 'bad_duration'
-                THEN 'duration_ms=' || duration_ms || ' is not between 0 and {max_duration_ms} '
-                     || '(7 days, policy); check the duration column''s unit'
-            WHEN reason = 'no_contact'
-                THEN 'no contact matches the record''s phones or emails; add it to the '
-                     || 'contact map or set allow_unassociated = true' END AS message,
+       {v1_field} AS field,
+       {v1_message} AS message,
        json_object(
            'associations', json_object('companyIds', ids(company_ids),
                                        'contactIds', ids(contact_ids),
                                        'dealIds', ids(deal_ids)),
            'engagement', json_merge_patch('{}', json_object(
                'active', true, 'ownerId', owner_id, 'timestamp', start_ms,
-               'type', CASE kind WHEN 'call' THEN 'CALL' ELSE 'MEETING' END)),
+               'type', {v1_type})),
            'metadata', CASE kind
                WHEN 'call' THEN json_merge_patch('{}', json_object(
                    'body', coalesce(body, ''), 'disposition', outcome,
                    'durationMilliseconds', duration_ms, 'externalId', external_id,
                    'fromNumber', CASE WHEN from_phone <> '' THEN from_phone ELSE from_phone_raw END,
-                   'recordingUrl', recording_url, 'status', hubspot_status, 'title', title_text,
+                   'recordingUrl', recording_url, 'status', {v1_status}, 'title', title_text,
                    'toNumber', CASE WHEN to_phone <> '' THEN to_phone ELSE to_phone_raw END))
                ELSE json_merge_patch('{}', json_object(
                    'body', coalesce(body, ''), 'endTime', end_ms,
@@ -174,8 +139,7 @@ WITH p AS (
                AS parties,
            len(list_filter(coalesce(participants, []), x -> x.phone <> '' AND NOT e164(x.phone)))
                AS bad_phones,
-           coalesce(NOT epoch_ms(started_at) BETWEEN 946684800000 AND 4102444799999, false)
-               AS start_out
+           epoch_ms(started_at) AS start_ms, length(external_id) AS external_id_chars
     FROM r WHERE plain
 ),
 q AS (
@@ -194,20 +158,9 @@ s AS (
     FROM q
 )
 SELECT external_id, ? AS job, kind, source_system, started_at, source_file, source_row,
-       CASE WHEN length(external_id) > 500 THEN 'external_id_too_long'
-            WHEN start_out THEN 'timestamp_out_of_range'
-            WHEN recording_url IS NULL OR recording_url = '' THEN 'no_media_url'
-            WHEN url_code IS NOT NULL THEN url_code END AS reason,
-       CASE WHEN length(external_id) > 500 THEN 'external_id'
-            WHEN start_out THEN 'start_at' ELSE 'recording_url' END AS field,
-       CASE WHEN length(external_id) > 500
-                THEN 'external_id has ' || length(external_id) || ' characters (limit 500)'
-            WHEN start_out
-                THEN 'start_at=' || epoch_ms(started_at)
-                     || ' is not a time between 2000 and 2100 in ms (policy)'
-            WHEN recording_url IS NULL OR recording_url = ''
-                THEN 'the record has no recording; v2 creates engagements from media'
-            ELSE url_message END AS message,
+       {v2_reason} AS reason,
+       {v2_field} AS field,
+       {v2_message} AS message,
        json_merge_patch('{}', json_object(
            'external_id', external_id,
            'is_private', {is_private},
@@ -217,7 +170,7 @@ SELECT external_id, ? AS job, kind, source_system, started_at, source_file, sour
            'start_at', iso(started_at),
            'title', title_text,
            'transcript_text', CASE WHEN transcript_text <> '' THEN transcript_text END,
-           'type', CASE kind WHEN 'call' THEN 'CALL' ELSE 'MEETING' END))::VARCHAR AS body,
+           'type', {v2_type}))::VARCHAR AS body,
        nullif(array_to_string(list_transform(range(bad_phones),
                                              i -> 'participant_phone_not_e164'), ','), '')
            AS warnings

@@ -8,9 +8,10 @@ from typing import Any
 
 import phonenumbers
 
+from sources.engagements import rules
 from sources.engagements.model import CanonicalRecord
 
-E164 = re.compile(r"^\+[1-9]\d{1,14}$")
+E164 = re.compile(f"^{rules.E164_PATTERN}$")
 
 
 def counterpart_phone(record: CanonicalRecord) -> str | None:
@@ -37,18 +38,11 @@ def title_for(record: CanonicalRecord) -> str:
     if title:
         return title
     if record["kind"] == "meeting":
-        return "Meeting"
-    direction = record.get("direction") or "unknown"
+        return rules.MEETING_TITLE
     other = _counterpart_name(record) or (
         display_phone(p) if (p := counterpart_phone(record)) else None
     )
-    if direction == "outbound":
-        return f"Outbound call to {other}" if other else "Outbound call"
-    if direction == "inbound":
-        return f"Inbound call from {other}" if other else "Inbound call"
-    if direction == "internal":
-        return "Internal call"
-    return f"Call with {other}" if other else "Call"
+    return rules.call_title(record.get("direction"), other)
 
 
 def _counterpart_name(record: CanonicalRecord) -> str | None:

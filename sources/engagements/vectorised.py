@@ -15,13 +15,14 @@ from __future__ import annotations
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import lru_cache
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sources.engagements import requests_sql, titles
-from sources.engagements.builders import MAX_DURATION_MS, V1_BODY_LIMIT, call_outcome
+from sources.engagements import requests_sql, rules, rules_sql, titles
+from sources.engagements.builders import call_outcome
 from sources.engagements.media_access import needs_auth_host
 from sources.engagements.media_url import check_media_url
 from sources.engagements.settings import BuildSettings
@@ -134,26 +135,37 @@ def _render(sql: str, values: dict[str, str]) -> str:
 
 def _constants(settings: BuildSettings) -> dict[str, str]:
     return {
+        **_rule_sql(),
         "allow_unassociated": "true" if settings.allow_unassociated else "false",
         "is_private": "NULL" if settings.is_private is None else str(settings.is_private).lower(),
-        "source_system": _literal(settings.source_system[:100]),
-        "v1_body_limit": str(V1_BODY_LIMIT),
-        "max_duration_ms": str(MAX_DURATION_MS),
+        "source_system": rules_sql.literal(settings.source_system[: rules.V2_SOURCE_SYSTEM_LIMIT]),
         "no_contact_map": "true"
         if not settings.contacts.by_phone and not settings.contacts.by_email
         else "false",
-        "safe_url_sql": SAFE_URL.replace("'", "''"),
         "source_system_plain": "false"
         if _UPPER_HEX_ESCAPED.search(settings.source_system)
         else "true",
+    }
+
+
+@lru_cache(maxsize=1)
+def _rule_sql() -> dict[str, str]:
+    """rules.py rendered once: the targets' checks and words, titles, limits, patterns."""
+    # a media URL check's verdict comes from the hosts table, after the table's own checks
+    url_check = ("url_code IS NOT NULL", "url_code", "'recording_url'", "url_message")
+    return {
+        **rules_sql.target_values(rules.V1),
+        **rules_sql.target_values(rules.V2, [url_check]),
+        "title_case": rules_sql.title_case("n.title", "n.kind", "n.direction", "other"),
+        "v1_body_limit": str(rules.V1_BODY_LIMIT),
+        "v2_title_limit": str(rules.V2_TITLE_LIMIT),
+        "v2_transcript_chars": str(rules.V2_TRANSCRIPT_CHARS),
+        "e164": rules.E164_PATTERN,
+        "safe_url_sql": SAFE_URL.replace("'", "''"),
         "printable": _PRINTABLE,
         "ascii_word": _ASCII_WORD,
         "space": r"[ \t\n\r\x0b\x0c\x1c-\x1f]",  # ASCII whitespace as str.strip() sees it
     }
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _distinct(values: pa.ChunkedArray | pa.Array) -> list[str]:

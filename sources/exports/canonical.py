@@ -1,4 +1,11 @@
-"""What presets share beyond parsing: inputs, outputs, rejections, assembling canonical tables."""
+"""The steps every preset takes, in one place: folding duplicates of a source id, keying records
+(external_id), superseding staged side tables, rejecting collections a preset does not read,
+and finishing prepared parts into one canonical table. Presets (Twilio included) import them from
+here; so do partitions.py and source.py.
+
+Pure (pyarrow only). Reading rows with provenance lives in rows.py, assembling canonical columns
+in columns.py; both are re-exported here.
+"""
 
 from __future__ import annotations
 
@@ -9,21 +16,35 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sources.engagements.model import CANONICAL_SCHEMA, PARTICIPANT_TYPE
+from sources.engagements.model import CANONICAL_SCHEMA, external_ids, source_ids_of
 from sources.exports import common
 from sources.exports.collection import ROW_COL, Collection
+from sources.exports.columns import (
+    assemble,
+    participant_lists,
+    phone_participants,
+    prepared,
+)
+from sources.exports.rows import (
+    FILE_COL,
+    RowRejection,
+    SourceFile,
+    count_rows,
+    line_rejections,
+    name_by,
+    reject,
+    reject_other_collections,
+    require_id_and_start,
+    unreadable_file,
+    with_provenance,
+)
 
-FILE_COL = "_source_file"
 # A preset whose keying rule changed gives each row's id under the old rule here: a record
 # staged under it keeps its external_id (resolve_keys).
 LEGACY_COL = "_legacy_id"
+
+
 KEYS_TABLE = "source_keys"  # staged: (job, source_key) -> the external_id it is staged under
-
-
-@dataclass(frozen=True)
-class SourceFile:
-    path: str  # as shown to users: the file's path relative to the job's folder or bucket
-    collections: list[Collection]
 
 
 @dataclass(frozen=True)
@@ -42,17 +63,6 @@ class MapContext:
     staged: pa.Table | None = None
 
 
-@dataclass(frozen=True)
-class RowRejection:
-    reason: str
-    field: str
-    message: str
-    source_file: str
-    source_row: int
-    raw: Any  # the row's cells (a mapping), or the JSON value of a row that is not an object
-    external_id: str | None = None
-
-
 @dataclass
 class MappedRows:
     records: pa.Table  # CANONICAL_SCHEMA without content_hash filled in
@@ -64,35 +74,27 @@ class MappedRows:
     notes: dict[str, list[str]] = field(default_factory=dict)
 
 
-def name_by(
-    files: list[SourceFile],
-    rule: Callable[[str, Collection], Collection | None],
-    unnamed: tuple[str, ...] = ("rows",),
-) -> None:
-    """Give each collection a file did not name (CSV, JSONL, one object) the name `rule` finds
-    from its file path and columns; None leaves it as it is."""
-    for source in files:
-        for i, coll in enumerate(source.collections):
-            if coll.name in unnamed and (named := rule(source.path, coll)) is not None:
-                source.collections[i] = named
+KeyFunction = Callable[[pa.Table], pa.ChunkedArray | pa.Array]
 
 
-def unreadable_file(path: str, error: Exception) -> RowRejection:
-    """A file that cannot be read at all: one rejection standing for all its rows."""
-    return RowRejection("unreadable_file", "*", str(error), path, 0, {"file": path})
+@dataclass(frozen=True)
+class SideCollection:
+    """How a preset turns a side collection (rows that only feed a lookup, e.g. Twilio
+    recordings) into a lookup; partitions.py streams big ones through it."""
+
+    reduce: Callable[[pa.Table], pa.Table]  # a block of raw rows -> lookup rows
+    combine: Callable[[pa.Table], pa.Table]  # lookup rows from any blocks -> one row per key
+    key: str  # the lookup's key column
+    wanted: KeyFunction  # raw rows of a partitioned collection -> the keys they look up
 
 
-def line_rejections(path: str, collections: list[Collection]) -> list[RowRejection]:
-    """The rows a reader refused (ragged, badly encoded, too large), each with its number."""
-    return [
-        RowRejection(p.reason, p.field, p.message, path, p.row, p.raw)
-        for c in collections
-        for p in c.problems
-    ]
-
-
-def supersede(new: pa.Table | None, old: pa.Table | None, key: str) -> pa.Table | None:
-    """Lookup rows: `new`, plus the `old` ones (cast to new's columns) for keys new lacks."""
+def supersede(
+    new: pa.Table | None, old: pa.Table | None, key: str, schema: pa.Schema | None = None
+) -> pa.Table | None:
+    """Lookup rows: `new`, plus the `old` ones (cast to new's columns, or to `schema` when
+    given) for keys new lacks."""
+    if old is not None and schema is not None and old.num_rows:
+        old = old.select(schema.names).cast(schema)
     if old is None or old.num_rows == 0:
         return new
     if new is None:
@@ -102,49 +104,6 @@ def supersede(new: pa.Table | None, old: pa.Table | None, key: str) -> pa.Table 
     return pa.concat_tables([new, older])
 
 
-def with_provenance(files: list[SourceFile], names: tuple[str, ...]) -> pa.Table | None:
-    """The collections called `names` from every file, stacked, with file and row columns."""
-    tables = []
-    for source in files:
-        for coll in source.collections:
-            if coll.name in names and coll.rows.num_rows and FILE_COL in coll.rows.column_names:
-                tables.append(coll.rows)  # a partition's rows keep their original file and row
-            elif coll.name in names and coll.rows.num_rows and ROW_COL in coll.rows.column_names:
-                n = coll.rows.num_rows  # the reader dropped rows: its numbers are the true ones
-                tables.append(coll.rows.append_column(FILE_COL, pa.array([source.path] * n)))
-            elif coll.name in names and coll.rows.num_rows:
-                n = coll.rows.num_rows
-                tables.append(
-                    coll.rows.append_column(FILE_COL, pa.array([source.path] * n)).append_column(
-                        ROW_COL, pa.array(range(1, n + 1), pa.int64())
-                    )
-                )
-    if not tables:
-        return None
-    return pa.concat_tables(tables, promote_options="permissive")
-
-
-def reject(
-    table: pa.Table, mask: pa.ChunkedArray | pa.Array, reason: str, field_name: str, message: str
-) -> tuple[pa.Table, list[RowRejection]]:
-    """Split off the rows where `mask` holds as rejections; returns the rows that remain."""
-    mask = pc.fill_null(mask, False)
-    bad = table.filter(mask)
-    rejections = [
-        RowRejection(
-            reason,
-            field_name,
-            message,
-            row.pop(FILE_COL),
-            row.pop(ROW_COL),
-            # `_raw`: a JSON value that is not an object (5, null, [1,2]), kept as its text
-            {k: v for k, v in row.items() if v is not None and (k == "_raw" or k[0] != "_")},
-        )
-        for row in bad.to_pylist()
-    ]
-    return table.filter(pc.invert(mask)), rejections
-
-
 def first_per_key(table: pa.Table, key: str) -> pa.Array:
     """Boolean mask: True for the first row of each run of equal `key` values (sort first)."""
     keys = table.column(key).combine_chunks()
@@ -152,116 +111,6 @@ def first_per_key(table: pa.Table, key: str) -> pa.Array:
         return pa.array([], pa.bool_())
     previous = pa.concat_arrays([pa.array([None], keys.type), keys.slice(0, len(keys) - 1)])
     return pc.fill_null(pc.not_equal(keys, previous), True)
-
-
-def assemble(columns: Mapping[str, Any], num_rows: int) -> pa.Table:
-    """A CANONICAL_SCHEMA table from the given columns; missing columns are null."""
-    arrays = []
-    for fld in CANONICAL_SCHEMA:
-        value = columns.get(fld.name)
-        if value is None:
-            arrays.append(pa.nulls(num_rows, fld.type))
-        else:
-            arrays.append(_column(value, fld.type))
-    return pa.Table.from_arrays([_whole(a) for a in arrays], schema=CANONICAL_SCHEMA)
-
-
-# What Python's datetime holds (0001-01-01 .. 9999-12-31): a time beyond it is clamped to the
-# boundary so that no value can abort the stage; limits.py then rejects it as out of range.
-_MIN_MS, _MAX_MS = -62_135_596_800_000, 253_402_300_799_999
-
-
-def _column(value: Any, type_: pa.DataType) -> Any:
-    if isinstance(value, list):
-        return pa.array(value, type_)
-    if pa.types.is_timestamp(type_) and pa.types.is_timestamp(value.type):
-        ms = pc.cast(pc.cast(value, pa.timestamp("ms", tz="UTC"), safe=False), pa.int64())
-        ms = pc.min_element_wise(
-            pc.max_element_wise(ms, _MIN_MS, skip_nulls=False), _MAX_MS, skip_nulls=False
-        )
-        return pc.cast(pc.cast(ms, pa.timestamp("ms", tz="UTC")), type_)
-    return pc.cast(value, type_)
-
-
-def _whole(array: Any) -> pa.Array:
-    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
-
-
-def phone_participants(
-    from_phone: pa.Array, to_phone: pa.Array, from_name: pa.Array | None = None
-) -> pa.Array:
-    """[{from}, {to}] participant lists, built column-wise (no per-row Python)."""
-    n = len(from_phone)
-    nulls = pa.nulls(n, pa.string())
-    fields = ["name", "email", "phone", "is_owner"]
-    first = pa.StructArray.from_arrays(
-        [
-            _whole(from_name) if from_name is not None else nulls,
-            nulls,
-            _whole(from_phone),
-            pa.nulls(n, pa.bool_()),
-        ],
-        fields,
-    )
-    second = pa.StructArray.from_arrays(
-        [nulls, nulls, _whole(to_phone), pa.nulls(n, pa.bool_())], fields
-    )
-    interleave = pa.array([i // 2 + (n if i % 2 else 0) for i in range(2 * n)], pa.int64())
-    values = pc.take(pa.concat_arrays([first, second]), interleave)
-    offsets = pa.array(range(0, 2 * n + 1, 2), pa.int32())
-    return pa.ListArray.from_arrays(offsets, values)
-
-
-# --- the steps every preset takes (reading, checking, folding, identifying) --------------------
-
-
-def count_rows(files: list[SourceFile]) -> int:
-    """Input rows of every collection: what `read` counts."""
-    return sum(c.rows.num_rows for f in files for c in f.collections)
-
-
-def reject_other_collections(
-    files: list[SourceFile], known: tuple[str, ...], message: str
-) -> list[RowRejection]:
-    """Rows of collections the preset does not read: rejected (unreadable_row), never dropped."""
-    others = tuple({c.name for f in files for c in f.collections} - set(known))
-    table = with_provenance(files, others) if others else None
-    if table is None:
-        return []
-    return reject(table, pa.array([True] * table.num_rows), "unreadable_row", "*", message)[1]
-
-
-def require_id_and_start(
-    table: pa.Table,
-    ids: pa.ChunkedArray,
-    start: pa.ChunkedArray,
-    fields: tuple[str, str],
-    start_hint: str,
-) -> tuple[pa.Table, list[RowRejection]]:
-    """Append `_id` and `_start`; reject rows without a usable id (missing_id) or start time
-    (bad_timestamp). `fields` names the id and time fields for messages; `start_hint` says
-    which formats were tried."""
-    exact, lossy = common.source_ids(ids)
-    table = table.append_column("_id", exact).append_column("_start", start)
-    table, floats = reject(
-        table,
-        lossy,
-        "missing_id",
-        fields[0],
-        f"{fields[0]} was exported as a floating-point number and may have lost digits; "
-        "export ids as strings or integers",
-    )
-    table, missing = reject(
-        table, pc.is_null(table["_id"]), "missing_id", fields[0], f"the row has no {fields[0]}"
-    )
-    table, bad = reject(
-        table,
-        pc.is_null(table["_start"]),
-        "bad_timestamp",
-        fields[1],
-        f"{fields[1]} is missing or not {start_hint}",
-    )
-    return table, floats + missing + bad
 
 
 Order = tuple[tuple[str, str], ...]
@@ -317,12 +166,20 @@ def finish(
     lookups: dict[str, pa.Table] | None = None,
 ) -> tuple[pa.Table, int]:
     """Prepared parts (canonical columns, `_id`, provenance, any `prefer` keys) -> one canonical
-    table with duplicates of a source id folded (see `fold`), and the number folded. Records
-    kept under an older external_id (resolve_keys) are added to `lookups` as `source_keys`."""
+    table with duplicates of a source id folded (see `fold`), and the number folded."""
     if not parts:
         return assemble({}, 0), 0
     table = pa.concat_tables(parts, promote_options="permissive")
     table, folded = fold(table, "_id", prefer, fill)
+    return to_canonical(table, context, lookups), folded
+
+
+def to_canonical(
+    table: pa.Table, context: MapContext, lookups: dict[str, pa.Table] | None = None
+) -> pa.Table:
+    """Folded rows (one per `_id`; canonical columns and provenance) -> the canonical table,
+    keyed by resolve_keys. Records kept under an older external_id are added to `lookups` as
+    `source_keys`."""
     columns = {c: table[c] for c in table.column_names if c in CANONICAL_SCHEMA.names}
     # A call always has a direction, if only "unknown".
     direction = columns.get("direction", pa.nulls(table.num_rows, pa.string()))
@@ -338,7 +195,7 @@ def finish(
         source_file=table[FILE_COL],
         source_row=table[ROW_COL],
     )
-    return assemble(columns, table.num_rows), folded
+    return assemble(columns, table.num_rows)
 
 
 def resolve_keys(
@@ -348,7 +205,7 @@ def resolve_keys(
     staged: a key the staging remembers keeps its external_id; else the new rule's id when it is
     staged (or nothing is); else the old rule's (LEGACY_COL) when that one is staged. `aliases`
     are the rows kept under an id other than the new rule's: (source_key, external_id)."""
-    new = pc.binary_join_element_wise(context.prefix, table["_id"], ":")
+    new = external_ids(context.prefix, table["_id"])
     staged = context.staged
     if staged is None or staged.num_rows == 0:
         return new, table["_id"], None
@@ -360,10 +217,10 @@ def resolve_keys(
     at = pc.index_in(table["_id"], value_set=remembered["source_key"].combine_chunks())
     kept = [pc.take(remembered["external_id"], at), pc.if_else(pc.is_in(new, known), new, None)]
     if LEGACY_COL in table.column_names:
-        legacy = pc.binary_join_element_wise(context.prefix, table[LEGACY_COL], ":")
+        legacy = external_ids(context.prefix, table[LEGACY_COL])
         kept.append(pc.if_else(pc.fill_null(pc.is_in(legacy, known), False), legacy, None))
     external = pc.coalesce(*kept, new)
-    source_id = pc.utf8_slice_codeunits(external, len(context.prefix) + 1)
+    source_id = source_ids_of(context.prefix, external)
     moved = pc.fill_null(pc.not_equal(external, new), False)
     aliases = pa.table(
         {"source_key": table["_id"].filter(moved), "external_id": external.filter(moved)}
@@ -371,34 +228,37 @@ def resolve_keys(
     return external, source_id, aliases
 
 
-def prepared(table: pa.Table, columns: Mapping[str, Any], extra: tuple[str, ...] = ()) -> pa.Table:
-    """A part for `finish`: canonical `columns` plus `_id`, provenance and `extra` of `table`."""
-    keep = ("_id", FILE_COL, ROW_COL, *extra)
-    data = {k: _whole(v) for k, v in columns.items() if v is not None}
-    data.update({k: _whole(table[k]) for k in keep})
-    return pa.table(data)
-
-
-def participant_lists(parties: list[Mapping[str, Any]], num_rows: int) -> pa.Array:
-    """Per row, one participant per party given as columns (name, email, phone, is_owner);
-    parties with no name, email or phone on a row are left out. Column-wise, no per-row Python."""
-    structs, keeps = [], []
-    for party in parties:
-        values = [
-            _whole(party.get(f.name, pa.nulls(num_rows, f.type))).cast(f.type)
-            for f in PARTICIPANT_TYPE
-        ]
-        structs.append(pa.StructArray.from_arrays(values, fields=list(PARTICIPANT_TYPE)))
-        keeps.append(
-            pc.or_(pc.or_(pc.is_valid(values[0]), pc.is_valid(values[1])), pc.is_valid(values[2]))
-        )
-    k = len(parties)
-    order = pa.array([(i % k) * num_rows + i // k for i in range(k * num_rows)], pa.int64())
-    values = pc.take(pa.concat_arrays(structs), order).filter(
-        pc.take(pa.concat_arrays(keeps), order)
-    )
-    counts = pa.array([0] * num_rows, pa.int64())
-    for keep in keeps:
-        counts = pc.add(counts, pc.cast(keep, pa.int64()))
-    offsets = pa.concat_arrays([pa.array([0], pa.int64()), pc.cumulative_sum(counts)])
-    return pa.ListArray.from_arrays(pc.cast(offsets, pa.int32()), values)
+__all__ = [
+    "FILE_COL",
+    "KEYS_TABLE",
+    "LEGACY_COL",
+    "ROW_COL",
+    "Collection",
+    "KeyFunction",
+    "MapContext",
+    "MappedRows",
+    "Order",
+    "Prepare",
+    "RowRejection",
+    "SideCollection",
+    "SourceFile",
+    "assemble",
+    "count_rows",
+    "finish",
+    "first_per_key",
+    "fold",
+    "line_rejections",
+    "map_prepared",
+    "name_by",
+    "participant_lists",
+    "phone_participants",
+    "prepared",
+    "reject",
+    "reject_other_collections",
+    "require_id_and_start",
+    "resolve_keys",
+    "supersede",
+    "to_canonical",
+    "unreadable_file",
+    "with_provenance",
+]

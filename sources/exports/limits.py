@@ -12,7 +12,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sources.engagements.builders import _MS_2000, _MS_2100, MAX_DURATION_MS
+from sources.engagements.rules import MAX_DURATION_MS, MS_2000, MS_2100
 from sources.exports.canonical import RowRejection
 
 TIME_FIELDS = ("started_at", "ended_at")
@@ -33,7 +33,7 @@ def check_records(records: pa.Table) -> tuple[pa.Table, list[RowRejection]]:
     )
     for name in TIME_FIELDS:
         ms = pc.cast(pc.cast(records[name], pa.timestamp("ms", tz="UTC"), safe=False), pa.int64())
-        out = pc.or_(pc.less(ms, _MS_2000), pc.greater_equal(ms, _MS_2100))
+        out = pc.or_(pc.less(ms, MS_2000), pc.greater_equal(ms, MS_2100))
         records, bad = _split(
             records,
             out,

@@ -31,7 +31,9 @@ import pyarrow.compute as pc
 from sources.exports.canonical import (
     FILE_COL,
     ROW_COL,
+    KeyFunction,
     RowRejection,
+    SideCollection,
     SourceFile,
     line_rejections,
     unreadable_file,
@@ -48,18 +50,7 @@ from sources.exports.readers import (
 # smaller jobs (one partition) take the plain whole-job path.
 PARTITION_BYTES = 16 << 20
 
-KeyFunction = Callable[[pa.Table], pa.ChunkedArray | pa.Array]
 SIDE_MEMORY = "256MB"  # what the side collections' DuckDB may hold in memory before spilling
-
-
-@dataclass(frozen=True)
-class SideCollection:
-    """How a preset turns a side collection into a lookup."""
-
-    reduce: Callable[[pa.Table], pa.Table]  # a block of raw rows -> lookup rows
-    combine: Callable[[pa.Table], pa.Table]  # lookup rows from any blocks -> one row per key
-    key: str  # the lookup's key column
-    wanted: KeyFunction  # raw rows of a partitioned collection -> the keys they look up
 
 
 @dataclass(frozen=True)

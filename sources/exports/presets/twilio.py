@@ -16,20 +16,23 @@ from sources.exports import common
 from sources.exports.canonical import (
     FILE_COL,
     ROW_COL,
+    Collection,
     MapContext,
     MappedRows,
     RowRejection,
+    SideCollection,
     SourceFile,
     assemble,
-    first_per_key,
+    fold,
     name_by,
     phone_participants,
+    prepared,
     reject,
+    reject_other_collections,
     supersede,
+    to_canonical,
     with_provenance,
 )
-from sources.exports.partitions import SideCollection
-from sources.exports.readers import Collection
 
 STATUS = {
     "completed": "completed",
@@ -84,6 +87,10 @@ def looked_up_sids(calls: pa.Table) -> pa.ChunkedArray:
 PARTITION_KEYS = {"calls": root_sid}
 
 
+KNOWN = ("calls", "recordings")
+CHILD_LEGS_LAST = (("_is_child", "ascending"),)  # a parent leg is the call's record
+
+
 def map_files(files: list[SourceFile], context: MapContext) -> MappedRows:
     """Calls from every file, joined with the job's recordings (these files' and earlier ones')."""
     name_collections(files)
@@ -91,31 +98,19 @@ def map_files(files: list[SourceFile], context: MapContext) -> MappedRows:
     recordings = with_provenance(files, ("recordings",))
     urls = recording_urls(recordings) if recordings is not None else None
     lookups = {"recordings": urls} if urls is not None and urls.num_rows else {}
-    urls = _with_known(urls, context.known.get("recordings"))
-    rejections = _unknown_rows(files)
+    urls = supersede(urls, context.known.get("recordings"), "call_sid", RECORDINGS_SCHEMA)
+    rejections = reject_other_collections(
+        files, KNOWN, "not a Twilio call or recording row (no sid with from/to/start_time)"
+    )
     read = sum(c.rows.num_rows for f in files for c in f.collections if c.name != "recordings")
     if calls is None:
         return MappedRows(assemble({}, 0), rejections, read=read, lookups=lookups)
     calls, bad_rows = _parse_calls(calls)
     rejections += bad_rows
-    before = calls.num_rows
-    calls = calls.sort_by(
-        [
-            ("_root", "ascending"),
-            ("_is_child", "ascending"),
-            (FILE_COL, "ascending"),
-            (ROW_COL, "ascending"),
-        ]
-    )
-    calls = calls.filter(first_per_key(calls, "_root"))
+    calls, folded = fold(calls, "_root", CHILD_LEGS_LAST)
     calls = _join_recordings(calls, urls)
-    return MappedRows(
-        _canonical(calls, context),
-        rejections,
-        read=read,
-        folded=before - calls.num_rows,
-        lookups=lookups,
-    )
+    records = to_canonical(prepared(calls, _columns(calls, context)), context, lookups)
+    return MappedRows(records, rejections, read=read, folded=folded, lookups=lookups)
 
 
 def name_collections(files: list[SourceFile]) -> None:
@@ -135,21 +130,6 @@ def _named(path: str, coll: Collection) -> Collection | None:
     return None
 
 
-def _unknown_rows(files: list[SourceFile]) -> list[RowRejection]:
-    """Rows of a collection that is neither calls nor recordings: never dropped silently."""
-    table = with_provenance(files, ("rows", "meetings", "records", "data", "results"))
-    if table is None:
-        return []
-    _, rejections = reject(
-        table,
-        pa.array([True] * table.num_rows),
-        "unreadable_row",
-        "*",
-        "not a Twilio call or recording row (no sid with from/to/start_time)",
-    )
-    return rejections
-
-
 def _parse_calls(calls: pa.Table) -> tuple[pa.Table, list[RowRejection]]:
     sid = common.column(calls, "sid", "Sid", "CallSid")
     parent = common.column(calls, "parent_call_sid", "ParentCallSid")
@@ -161,6 +141,7 @@ def _parse_calls(calls: pa.Table) -> tuple[pa.Table, list[RowRejection]]:
     calls = (
         calls.append_column("_sid", sid)
         .append_column("_root", root_sid(calls))
+        .append_column("_id", root_sid(calls))
         .append_column("_is_child", pc.is_valid(parent))
         .append_column("_start", start)
     )
@@ -205,13 +186,6 @@ def recording_urls(recordings: pa.Table) -> pa.Table:
     return combine_recording_urls(table.rename_columns(["call_sid", "recording_url"]))
 
 
-def _with_known(new: pa.Table | None, known: pa.Table | None) -> pa.Table | None:
-    """This run's recording URLs, plus the staged ones for calls this run has none for."""
-    if known is not None and known.num_rows:
-        known = known.select(["call_sid", "recording_url"]).cast(RECORDINGS_SCHEMA)
-    return supersede(new, known, "call_sid")
-
-
 def _join_recordings(calls: pa.Table, urls: pa.Table | None) -> pa.Table:
     """Recording URL by the root leg's sid (Twilio's rule), else by the kept row's own sid.
 
@@ -240,7 +214,8 @@ def _join_recordings(calls: pa.Table, urls: pa.Table | None) -> pa.Table:
     return joined.set_column(joined.schema.get_field_index("recording_url"), "recording_url", url)
 
 
-def _canonical(calls: pa.Table, context: MapContext) -> pa.Table:
+def _columns(calls: pa.Table, context: MapContext) -> dict[str, pa.ChunkedArray | pa.Array]:
+    """The canonical columns of folded call rows (keys and provenance: to_canonical)."""
     region = context.default_region
     from_raw = common.column(calls, "from", "From")
     to_raw = common.column(calls, "to", "To")
@@ -253,38 +228,29 @@ def _canonical(calls: pa.Table, context: MapContext) -> pa.Table:
         common.duration_between(start, end),
     )
     status_raw = common.column(calls, "status", "Status")
-    root = calls.column("_root")
-    return assemble(
-        {
-            "external_id": pc.binary_join_element_wise(context.prefix, root, ":"),
-            "source_system": pa.array([context.source_system] * calls.num_rows, pa.string()),
-            "source_id": root,
-            "kind": pa.array(["call"] * calls.num_rows, pa.string()),
-            "started_at": start,
-            # start + duration whenever both are known (the same second as end_time when
-            # Twilio's fields agree), else end_time
-            "ended_at": pc.coalesce(pc.add(start, pc.cast(duration, pa.duration("ms"))), end),
-            "duration_ms": duration,
-            "direction": common.map_values(
-                common.column(calls, "direction", "Direction"), DIRECTION, "unknown"
-            ),
-            "status": common.map_values(status_raw, STATUS, "unknown"),
-            "status_raw": status_raw,
-            "from_phone": from_phone,
-            "to_phone": to_phone,
-            "from_phone_raw": from_raw,
-            "to_phone_raw": to_raw,
-            "recording_url": calls.column("recording_url"),
-            "participants": phone_participants(
-                pc.coalesce(from_phone, from_raw),
-                pc.coalesce(to_phone, to_raw),
-                common.column(calls, "caller_name", "CallerName"),
-            ),
-            "source_file": calls.column(FILE_COL),
-            "source_row": calls.column(ROW_COL),
-        },
-        calls.num_rows,
-    )
+    return {
+        "kind": common.constant("call", calls.num_rows),
+        "started_at": start,
+        # start + duration whenever both are known (the same second as end_time when
+        # Twilio's fields agree), else end_time
+        "ended_at": pc.coalesce(pc.add(start, pc.cast(duration, pa.duration("ms"))), end),
+        "duration_ms": duration,
+        "direction": common.map_values(
+            common.column(calls, "direction", "Direction"), DIRECTION, "unknown"
+        ),
+        "status": common.map_values(status_raw, STATUS, "unknown"),
+        "status_raw": status_raw,
+        "from_phone": from_phone,
+        "to_phone": to_phone,
+        "from_phone_raw": from_raw,
+        "to_phone_raw": to_raw,
+        "recording_url": calls.column("recording_url"),
+        "participants": phone_participants(
+            pc.coalesce(from_phone, from_raw),
+            pc.coalesce(to_phone, to_raw),
+            common.column(calls, "caller_name", "CallerName"),
+        ),
+    }
 
 
 SIDE_COLLECTIONS = {
