@@ -20,7 +20,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sources.engagements.builders import V2_EXTERNAL_ID_LIMIT
+from sources.engagements.rules import V2_EXTERNAL_ID_LIMIT
 from sources.exports import common, nested
 from sources.exports.canonical import (
     FILE_COL,
