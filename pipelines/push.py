@@ -67,6 +67,7 @@ class PushReport:
     lookup_requests: int = 0  # what finding them cost
     dry_run: bool = False
     plan: dict[str, Any] | None = None  # --dry-run: what would happen, and why
+    token_check: str | None = None  # --dry-run: "checked", or why it could not be
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -188,15 +189,19 @@ def push(
     requests of a job in `relays` have their recordings re-hosted by that job's relay."""
     target = settings.target
     run_id = run_id or uuid.uuid4().hex
+    if dry_run:  # a read-only token check (a write-only token: a warning), then the plan
+        settings, checked = dryrun.check_token(staging, settings)
+        pending = count_pending(staging, target, settings.destination_id, scope)
+        plan = dryrun.plan(staging, target, settings.destination_id)
+        return PushReport(
+            target, settings.destination_id, pending, dry_run=True, plan=plan, token_check=checked
+        )
     check_access(settings)
-    settings, found = name_destination(staging, settings, scope, run_id, look_up=not dry_run)
+    settings, found = name_destination(staging, settings, scope, run_id, look_up=True)
     pending = count_pending(staging, target, settings.destination_id, scope)
-    report = PushReport(target, settings.destination_id, pending, dry_run=dry_run)
+    report = PushReport(target, settings.destination_id, pending)
     if found is not None:
         report.found_existing, report.lookup_requests = found.found, found.requests
-    if dry_run:
-        report.plan = dryrun.plan(staging, target, settings.destination_id)
-        return report
     if pending == 0:
         return report
     relay_configs = resolve_relays(relays or {}) if target == "v2" else {}

@@ -111,6 +111,8 @@ def push_table(reports: list[dict[str, Any]]) -> None:
                 f"{plan['create']}, update {plan['update']} (v1 drift), resend or look "
                 f"up {plan['resend_or_reconcile']}; nothing was sent"
             )
+            if r.get("token_check") == "checked":
+                console.print("  token: checked with a read-only call")
             for what, counts in (
                 ("skip", plan["skip"]),
                 ("rejected before sending", plan["rejected"]),

@@ -30,6 +30,10 @@ class AuthError(StopRunError):
     """401/403: the token is missing, wrong or lacks a scope."""
 
 
+class ScopeError(AuthError):
+    """403: the token is valid but lacks the scope this call needs (e.g. a write-only key)."""
+
+
 class DailyQuotaError(StopRunError):
     """HubSpot 429 with policyName DAILY: nothing more can be sent today."""
 

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from destinations.engagements.client import EngagementsClient
 from destinations.engagements.outcomes import classify
-from sources.errors import AuthError, StopRunError, TransientError
+from sources.errors import ScopeError, StopRunError, TransientError
 
 ACCOUNT_PATHS = ("/account-info/2026-03/details", "/account-info/v3/details")
 ACCOUNT_SCOPE = "oauth"  # the scope HubSpot's account information reference page lists
@@ -60,7 +60,7 @@ def portal_id(client: EngagementsClient) -> int:
         if response.status == 404:
             continue  # an older API version only: try the next path
         if response.status == 403:
-            raise AuthError(
+            raise ScopeError(
                 f"v1: the token may not read HubSpot's account information ({path}, HTTP 403); "
                 f"add the scope `{ACCOUNT_SCOPE}` to the private app and run again (it names "
                 "the portal deliveries belong to)"

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import orjson
 
-from sources.errors import AuthError, DailyQuotaError
+from sources.errors import AuthError, DailyQuotaError, ScopeError
 
 Kind = Literal["created", "existing", "rejected", "retry", "later", "unknown"]
 MEDIA_TIMEOUT = "media_download_timeout"
@@ -42,7 +42,7 @@ def classify(target: str, status: int, headers: dict[str, str], content: bytes) 
     request_id = headers.get("x-request-id") or body.get("request_id") or body.get("correlationId")
     message = _message(body) or f"HTTP {status}"
     if status in (401, 403):
-        raise AuthError(
+        raise (ScopeError if status == 403 else AuthError)(
             f"{target}: the API refused the token (HTTP {status}: {message}); set "
             f"DESTINATION__ENGAGEMENTS_{target.upper()}__API_TOKEN or "
             f"[destination.engagements_{target}] api_token in .dlt/secrets.toml"

@@ -41,6 +41,10 @@ class SandboxConfig:
     portal and AskElephant workspace, with its own engagements and rate limits."""
     no_account_scope: tuple[str, ...] = ()
     """Tokens whose app lacks the `oauth` scope: the account information API answers 403."""
+    write_only: tuple[str, ...] = ()
+    """Tokens that may only write (a v2 key with `engagements:write` alone, a v1 app with the
+    write scopes alone): every engagements read (GET) answers 403; account information is
+    `no_account_scope`'s business."""
     account_info_versions: tuple[str, ...] = ("2026-03", "v3")
     """Versions of /account-info/{version}/details served (others answer 404)."""
     allow_loopback_media: bool = False

@@ -151,6 +151,9 @@ class V1Api:
                     "INVALID_AUTHENTICATION",
                 )
             request.state.portal = portal
+            reading = request.method == "GET" and not request.url.path.startswith("/account-")
+            if reading and token in self.config.write_only:
+                return missing_scopes(["crm.objects.contacts.read"])
             decision = self.limiter.acquire(token)
             if decision.policy is not None:
                 return hubspot_rate_limited(decision.policy, decision.headers())

@@ -154,6 +154,8 @@ class V2Api:
                     headers={"WWW-Authenticate": "Bearer"},
                 )
             request.state.workspace = workspace
+            if request.method == "GET" and token in self.config.write_only:
+                return problem(403, "This API key lacks the engagements:read scope", request_id)
             retry_after = self.limiter.acquire(token)
             if retry_after is not None:
                 return problem(
