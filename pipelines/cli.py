@@ -289,6 +289,7 @@ def _sync_like(
     options: Any,
     fail_on_rejects: bool,
     json: bool,
+    html: Path | None = None,
 ) -> None:
     from pipelines.jobs import select_jobs
     from pipelines.sync import sync
@@ -304,7 +305,12 @@ def _sync_like(
         run.exit_code = 1 if fail_on_rejects and rejected else 0
         return summary
 
-    summary, code = _recorded(staging, command, work, json)
+    try:
+        summary, code = _recorded(staging, command, work, json)
+    finally:  # a failed or interrupted run gets its report too
+        if html is not None and staging.exists():
+            written = _read(staging, lambda: _html_report(staging, html, 1000))
+            report.html_written(written, err=json)
     report.emit_json(summary) if json else report.sync_summary(summary)
     raise typer.Exit(code)
 
@@ -336,6 +342,10 @@ def sync_cmd(
     run_workflows: RunWorkflows = None,
     force_new_prefix: ForceNewPrefix = False,
     fail_on_rejects: FailOnRejects = False,
+    html: Annotated[
+        Path | None,
+        typer.Option("--report", help="Also write the run report (HTML page) to this file."),
+    ] = None,
     json: Json = False,
 ) -> None:
     """Stage new or changed files, then push what is pending (for schedulers)."""
@@ -343,7 +353,7 @@ def sync_cmd(
 
     flags = job_flags(locals())
     options = SyncOptions(targets(target), run_workflows, force_new_prefix)
-    _sync_like("sync", staging, job, flags, options, fail_on_rejects, json)
+    _sync_like("sync", staging, job, flags, options, fail_on_rejects, json, html)
 
 
 @app.command("backfill")
@@ -403,6 +413,32 @@ def status_cmd(
     """Counts per table and per delivery state, and the most common rejection reasons."""
     data = _read(staging, lambda: _status(staging, job, target), json)
     report.emit_json(data) if json else report.status_tables(data)
+
+
+@app.command("report")
+def report_cmd(
+    html: Annotated[
+        Path, typer.Option("--html", help="The page to write: one self-contained HTML file.")
+    ],
+    stories: Annotated[
+        int, typer.Option(min=0, help="Most records whose story the page holds.")
+    ] = 1000,
+    staging: Staging = DEFAULT,
+    json: Json = False,
+) -> None:
+    """Write a run report people look at: states, rejections, sends, latency, API errors and
+    a search box for one record's story, in one HTML page viewable with no network."""
+    data = _read(staging, lambda: _html_report(staging, html, stories), json)
+    report.emit_json(data) if json else report.html_written(data)
+
+
+def _html_report(staging: Path, html: Path, stories: int) -> dict[str, Any]:
+    from pipelines.html_report import write_report
+    from sources.errors import ConfigError
+
+    if not staging.exists():
+        raise ConfigError(f"no staging file at {staging}; run `engagement-sync stage` first")
+    return write_report(staging, html, stories)
 
 
 @app.command("explain")

@@ -294,3 +294,14 @@ def explain(story: dict[str, Any]) -> None:
             console.print("  " + "  ".join(p for p in parts if p), markup=False, highlight=False)
     else:
         console.print("no delivery attempt yet")
+
+
+def html_written(data: dict[str, Any], err: bool = False) -> None:
+    """`report --html`: where the page is, and what it holds."""
+    (err_console if err else console).print(
+        f"wrote {data['report']} ({data['bytes'] // 1024} KiB, the stories of "
+        f"{data['stories']} of {data['records']} records); open it in any browser, no network "
+        "needed",
+        markup=False,
+        highlight=False,
+    )
