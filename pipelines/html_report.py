@@ -135,13 +135,11 @@ def _states(states: list[dict[str, Any]]) -> str:
     parts = []
     for s in states:
         segments = [(state, int(s.get(state, 0))) for state in STATES]
-        key = f"state:{s['target']}:{s['destination']}"
+        named = [f"state:{s['target']}:{s['destination']}:{state}" for state in STATES]
         parts.append(
             f"<h3>{escape(s['target'])} → <code>{escape(s['destination'])}</code></h3>"
             + svg_charts.stacked_bar(segments)
-            + _table(
-                STATES, [[n for _, n in segments]], lambda _r, c, key=key: f"{key}:{STATES[c]}"
-            )
+            + _table(STATES, [[n for _, n in segments]], _column(dict(enumerate(named))))
         )
     legend = "".join(
         f'<span class="key" style="background:{svg_charts.COLORS[s]}"></span>{s} ' for s in STATES
