@@ -251,6 +251,7 @@ def push_cmd(
 ) -> None:
     """Send every pending request to the API(s)."""
     from pipelines.destinations_config import resolve
+    from pipelines.parallel import push_targets
     from pipelines.push import push
 
     chosen = targets(target)
@@ -263,18 +264,20 @@ def push_cmd(
         relays = _relays_by_job()
         reports: list[dict[str, Any]] = []
         run.summary = {"push": reports}
-        for t in chosen:
-            interrupt.check()  # Ctrl-C during one target's push: the next one never starts
-            pushed = push(
+        settings = {t: resolve(t, require_token=not dry_run) for t in chosen}
+
+        def push_one(t: str) -> dict[str, Any]:
+            return push(
                 staging,
-                resolve(t, require_token=not dry_run),
+                settings[t],
                 run_workflows is not False,
                 dry_run,
                 run_id=run.run_id,
                 run_workflows_by_job=per_job,
                 relays=relays,
-            )
-            reports.append(pushed.as_dict())
+            ).as_dict()
+
+        push_targets(staging, chosen, push_one, reports)  # v1 and v2 at once
         return reports
 
     reports, _ = _recorded(staging, "push", work, json)

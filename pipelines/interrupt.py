@@ -58,7 +58,7 @@ def check() -> None:
         raise RunInterrupted("interrupted before the next push; run again to resume")
 
 
-def _active_pushers() -> list[object]:
+def active_pushers() -> list[object]:
     from destinations.engagements import sink
 
     # No lock: the handler runs on the main thread, which may hold it (start_run).
@@ -73,7 +73,7 @@ def _on_sigint(signum: int, frame: FrameType | None) -> None:
         if _json:
             os.write(1, (json_line(error_object(ABORTED, 130)) + "\n").encode())
         os._exit(130)
-    pushers = _active_pushers()
+    pushers = active_pushers()
     if not pushers:
         raise KeyboardInterrupt
     os.write(2, f"{STOPPING}\n".encode())

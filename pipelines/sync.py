@@ -14,9 +14,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pipelines import interrupt
 from pipelines.destinations_config import resolve
 from pipelines.jobs import Job
+from pipelines.parallel import push_targets
 from pipelines.push import Scope, push
 from pipelines.relay_config import relays_by_job
 from pipelines.runs import Run
@@ -44,21 +44,21 @@ def sync(staging: Path, jobs: list[Job], options: SyncOptions, run: Run) -> dict
     )
     scope = Scope(jobs=tuple(j.name for j in jobs), since=options.since, until=options.until)
     per_job = {} if options.run_workflows is not None else {j.name: j.run_workflows for j in jobs}
-    pushed = []
+    pushed: list[dict[str, Any]] = []
+
+    def push_one(target: str) -> dict[str, Any]:
+        return push(
+            staging,
+            settings[target],
+            options.run_workflows is not False,
+            scope=scope,
+            run_id=run.run_id,
+            run_workflows_by_job=per_job,
+            relays=relays_by_job(jobs),
+        ).as_dict()
+
     try:
-        for target in needed:
-            interrupt.check()  # Ctrl-C during one target's push: the next one never starts
-            pushed.append(
-                push(
-                    staging,
-                    settings[target],
-                    options.run_workflows is not False,
-                    scope=scope,
-                    run_id=run.run_id,
-                    run_workflows_by_job=per_job,
-                    relays=relays_by_job(jobs),
-                ).as_dict()
-            )
+        push_targets(staging, tuple(needed), push_one, pushed)  # v1 and v2 at once
     finally:
         run.summary = run_summary(
             staging, run.run_id, staged, pushed, options.targets, time.monotonic() - started

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import duckdb
 
-from destinations.engagements.staging_db import opened, table_exists
+from destinations.engagements.staging_db import checkpoint, opened, schema_lock, table_exists
 from destinations.engagements.states import STANDING
 
 DATASET = "engagements"
@@ -26,10 +26,10 @@ def prepare(staging: Path) -> None:
     """Bring the schema up to date and refresh the views; also proves the file is not locked."""
     from pipelines.meta import ensure_schema
 
-    with opened(staging) as con:
+    with opened(staging) as con, schema_lock:  # another push of this process may be writing
         ensure_schema(con, str(staging))
         create_views(con)
-        con.execute("CHECKPOINT")
+        checkpoint(con)
 
 
 def request_tables(con: duckdb.DuckDBPyConnection) -> list[str]:

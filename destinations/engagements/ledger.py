@@ -18,6 +18,7 @@ import duckdb
 
 from destinations.engagements.groupcommit import GroupCommit
 from destinations.engagements.redact import redact
+from destinations.engagements.staging_db import checkpoint, schema_lock
 from destinations.engagements.states import DELIVERED, DELIVERY_STATES_VIEW, STANDING
 
 DDL = """
@@ -36,8 +37,9 @@ ALTER TABLE engagements.deliveries ADD COLUMN IF NOT EXISTS operation VARCHAR;
 
 
 def ensure_ledger(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(DDL)
-    con.execute(DELIVERY_STATES_VIEW)
+    with schema_lock:  # another push of this process may be changing the schema too
+        con.execute(DDL)
+        con.execute(DELIVERY_STATES_VIEW)
 
 
 @dataclass(frozen=True)
@@ -174,7 +176,7 @@ class Ledger:
     def close(self) -> None:
         self.stop_writer()
         with self._lock:
-            self._con.execute("CHECKPOINT")
+            checkpoint(self._con)  # skipped while the other target's push writes
             self._con.close()
 
     def _insert(self, external_id: str, phase: str, state: str | None, **values: object) -> None:

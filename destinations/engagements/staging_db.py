@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,6 +40,27 @@ DAMAGED = (
 READ_ONLY = ("Permission denied", "Read-only file system")
 
 
+# Two pushes of one process (v1 and v2 at once) share the file through their own connections.
+# DuckDB lets their inserts run side by side, but not two schema changes (CREATE OR REPLACE
+# VIEW: "Catalog write-write conflict"), nor a CHECKPOINT while another connection writes.
+schema_lock = threading.RLock()
+_OTHERS_WRITING = "there are other write transactions active"
+
+
+def checkpoint(con: duckdb.DuckDBPyConnection) -> bool:
+    """CHECKPOINT unless another connection of this process is writing (then the last one to
+    finish checkpoints, and DuckDB does on the last close; the WAL keeps everything meanwhile).
+    Returns whether it checkpointed."""
+    with schema_lock:
+        try:
+            con.execute("CHECKPOINT")
+        except duckdb.TransactionException as exc:
+            if _OTHERS_WRITING not in str(exc):
+                raise
+            return False
+    return True
+
+
 def check_name(path: str | Path) -> None:
     """DuckDB names a file's catalog after its stem: `engagements.duckdb` would make every
     `engagements.<table>` ambiguous (catalog or schema?), in our SQL, dlt's and the user's."""
@@ -59,7 +81,11 @@ def connect(
     if read_only and not Path(path).exists():
         raise ConfigError(f"no staging file at {path}; run `engagement-sync stage` first")
     try:
-        return duckdb.connect(str(path), read_only=read_only, config=config or {})
+        # One spelling of the file per process: DuckDB caches a database by the path given, and
+        # two spellings of one file open at once (a relative and an absolute one: two pushes
+        # side by side) are refused as "already attached".
+        where = str(Path(path).resolve())
+        return duckdb.connect(where, read_only=read_only, config=config or {})
     except duckdb.Error as exc:
         found = problem(path, exc, opening=True)
         if found is None:
