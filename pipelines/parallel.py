@@ -3,8 +3,9 @@ each, each at its own limit (its own Pusher, gate, client and ledger connection)
 takes about as long as its slowest target instead of the sum of both.
 
 The run lock (pipelines/lock.py) is held once, by the process, around the whole run; the
-threads share the staging file through their own DuckDB connections (staging_db.schema_lock
-keeps their schema changes and checkpoints apart). A bucket staging pushes one target after
+threads share the staging file through their own DuckDB connections, of one database
+instance (held open here), and staging_db.schema_lock keeps their schema changes and
+checkpoints apart. A bucket staging pushes one target after
 the other: its checkpoints copy the file through one ledger at a time.
 
 Ctrl-C (interrupt.py) reaches every Pusher that is sending; one that registers after it is
@@ -21,6 +22,7 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
+from destinations.engagements.staging_db import opened
 from pipelines import interrupt
 from pipelines.bucket_staging import remote_of
 
@@ -38,7 +40,10 @@ def push_targets(
             into.append(push_one(target))
         return
     interrupt.check()
-    with ThreadPoolExecutor(len(targets), thread_name_prefix="push") as pool:
+    # One connection held open meanwhile keeps the file's database instance alive: a thread
+    # opening the file while the other closes the last connection to it would otherwise race
+    # DuckDB's instance cache ("Unique file handle conflict ... already attached").
+    with opened(staging), ThreadPoolExecutor(len(targets), thread_name_prefix="push") as pool:
         futures = [pool.submit(_started, push_one, t) for t in targets]
         _wait(futures)
     failures = [f.exception() for f in futures if f.exception() is not None]
