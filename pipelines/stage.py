@@ -16,6 +16,7 @@ from destinations.engagements.staging_db import opened, table_exists
 from pipelines import workspace
 from pipelines.jobs import Job, build_settings, export_job
 from pipelines.jobstate import jobs_to_reread, remember
+from pipelines.stage_progress import StageProgress
 from pipelines.usage import missing_bucket_credentials
 from sources.exports.canonical import KEYS_TABLE
 from sources.exports.source import SIDE_TABLES, StageTally, exports
@@ -124,7 +125,8 @@ def stage(
     reports = []
     for job in jobs:
         started = time.monotonic()
-        tally = StageTally()
+        progress = StageProgress(job.name)
+        tally = StageTally(progress=progress)
         export = export_job(job, incremental and job.name not in reread)
         export = dataclasses.replace(export, staged_keys=staged_keys(staging, job.name))
         source = exports(export, build_settings(job), tally, known_side_tables(staging, job.name))
@@ -132,6 +134,8 @@ def stage(
             info = pipeline.run(source, loader_file_format="parquet")
         except PipelineStepFailed as exc:
             raise missing_bucket_credentials(exc, job.path) or exc from None
+        finally:
+            progress.close()
         drop_stale_rejections(staging, job.name, tally.paths, list(info.loads_ids))
         reports.append(
             JobStageReport(

@@ -22,7 +22,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import duckdb
 import pyarrow as pa
@@ -39,6 +39,7 @@ from sources.exports.canonical import (
     unreadable_file,
 )
 from sources.exports.readers import (
+    BLOCK_BYTES,
     Collection,
     Opener,
     UnreadableFileError,
@@ -51,6 +52,14 @@ from sources.exports.readers import (
 PARTITION_BYTES = 16 << 20
 
 SIDE_MEMORY = "256MB"  # what the side collections' DuckDB may hold in memory before spilling
+
+
+class ReadProgress(Protocol):
+    """Told as files are read (pipelines/stage_progress.py shows it): rows and bytes so far."""
+
+    def begin(self, files: int, nbytes: int) -> None: ...
+
+    def read(self, rows: int, nbytes: int, files: int = 0) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -102,8 +111,10 @@ class Spill:
         keys: dict[str, KeyFunction],
         sides: dict[str, SideCollection],
         name_collections: Callable[[list[SourceFile]], None],
+        progress: ReadProgress | None = None,
     ) -> None:
         self.count = count
+        self.progress = progress
         self.keys = keys
         self.sides = sides
         self.name_collections = name_collections
@@ -120,10 +131,15 @@ class Spill:
         for file in files:
             parts = _FileParts(file.path)
             refused = []
+            counted = 0  # bytes told so far: a CSV block is about BLOCK_BYTES of the file
             try:
                 for collection in blocks(file, self.name_collections):
                     refused += line_rejections(file.path, [collection])
                     self._route(len(self.files), parts, collection)
+                    if self.progress is not None:
+                        step = max(0, min(BLOCK_BYTES, file.size - counted))
+                        self.progress.read(collection.rows.num_rows, step)
+                        counted += step
             except UnreadableFileError as exc:
                 self._close(parts, delete=True)
                 for name in self._side_tables:
@@ -132,6 +148,8 @@ class Spill:
                 continue
             self._close(parts)
             self.files.append(parts)
+            if self.progress is not None:
+                self.progress.read(0, max(0, file.size - counted), files=1)
             self.unreadable += refused  # rows refused alone: counted as read, like files
 
     def side_for(self, sources: list[SourceFile]) -> dict[str, pa.Table]:

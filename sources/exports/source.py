@@ -33,7 +33,7 @@ from sources.exports.canonical import (
     unreadable_file,
 )
 from sources.exports.outputs import DELETED, StageOutputs, build_outputs, with_tombstones
-from sources.exports.partitions import ExportFile, Spill, partition_count
+from sources.exports.partitions import ExportFile, ReadProgress, Spill, partition_count
 from sources.exports.presets import get_preset
 from sources.exports.readers import Collection, UnreadableFileError, read_collections
 from sources.exports.walk import Skipped, local_root, walk
@@ -91,6 +91,7 @@ class StageTally:
     reasons: dict[str, int] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)  # entries not read -> why
     paths: set[str] = field(default_factory=set)  # files read: their old rejections are stale
+    progress: ReadProgress | None = field(default=None, compare=False, repr=False)
 
     def skip(self, job: str, entries: list[Skipped]) -> None:
         """Each skipped entry once (the folder may be listed twice in a run), with a warning."""
@@ -130,8 +131,10 @@ def exports(
     def records(items: list[Any]) -> Iterator[Any]:
         listed = [_export_file(item) for item in items]
         tally.paths.update(f.path for f in listed)
+        if tally.progress is not None:
+            tally.progress.begin(len(listed), sum(f.size for f in listed))
         every = lambda: _every_file(job, tally)  # noqa: E731
-        for out in stage_stream(listed, job, settings, known or {}, every):
+        for out in stage_stream(listed, job, settings, known or {}, every, tally.progress):
             tally.add(out)
             yield from _hinted(out, job)
 
@@ -235,6 +238,7 @@ def stage_stream(
     settings: BuildSettings,
     known: dict[str, pa.Table],
     every_file: Callable[[], list[ExportFile]],
+    progress: ReadProgress | None = None,
 ) -> Iterator[StageOutputs]:
     """stage_files for any size: a job with more input than one partition (partitions.py) whose
     preset can partition is read as a stream and staged partition by partition."""
@@ -243,10 +247,10 @@ def stage_stream(
     if count == 1 or not preset.partition_keys:
         listed = [(f.path, f.read_bytes) for f in files]
         every = lambda: [(f.path, f.read_bytes) for f in every_file()]  # noqa: E731
-        yield stage_files(listed, job, settings, known, every)
+        yield stage_files(listed, job, settings, known, every, progress)
         return
     with Spill(
-        count, preset.partition_keys, preset.side_collections, preset.name_collections
+        count, preset.partition_keys, preset.side_collections, preset.name_collections, progress
     ) as spill:
         spill.add(files)
         whole = bool(spill.arrived & set(preset.reread_all_on))
@@ -301,6 +305,7 @@ def stage_files(
     settings: BuildSettings,
     known: dict[str, pa.Table] | None = None,
     every_file: Callable[[], FileList] | None = None,
+    progress: ReadProgress | None = None,
 ) -> StageOutputs:
     """Read (path, read_bytes) pairs, map them with the job's preset and build the outputs.
 
@@ -308,13 +313,13 @@ def stage_files(
     `every_file` lists the job's whole folder and all of it is read again.
     """
     preset = get_preset(job.preset)
-    sources, unreadable = _read(files)
+    sources, unreadable = _read(files, progress)
     preset.name_collections(sources)
     arrived = {c.name for f in sources for c in f.collections}
     whole = every_file is not None and bool(arrived & set(preset.reread_all_on))
     if whole and every_file is not None:
         done = {path for path, _ in files}
-        more, more_bad = _read([(p, r) for p, r in every_file() if p not in done])
+        more, more_bad = _read([(p, r) for p, r in every_file() if p not in done], progress)
         preset.name_collections(more)
         sources, unreadable = sources + more, unreadable + more_bad
     # Every file read: what earlier runs staged on the side is superseded, not joined.
@@ -347,15 +352,23 @@ def _gone_side_rows(known: dict[str, pa.Table], new: dict[str, pa.Table]) -> dic
     return gone
 
 
-def _read(files: FileList) -> tuple[list[SourceFile], list[RowRejection]]:
+def _read(
+    files: FileList, progress: ReadProgress | None = None
+) -> tuple[list[SourceFile], list[RowRejection]]:
     sources: list[SourceFile] = []
     unreadable: list[RowRejection] = []
     for path, read_bytes in files:
+        data = read_bytes()
         try:
-            collections = read_collections(path, read_bytes())
+            collections = read_collections(path, data)
         except UnreadableFileError as exc:
             unreadable.append(unreadable_file(path, exc))
             continue
+        finally:
+            if progress is not None:  # rows counted per file, by Arrow
+                progress.read(0, len(data), files=1)
+        if progress is not None:
+            progress.read(sum(c.rows.num_rows for c in collections), 0)
         unreadable += line_rejections(path, collections)  # rows refused alone, counted as read
         sources.append(SourceFile(path, [Collection(c.name, c.rows) for c in collections]))
     return sources, unreadable
