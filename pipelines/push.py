@@ -9,6 +9,7 @@ re-checks the ledger before every send anyway.
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -205,9 +206,11 @@ def push(
     if pending == 0:
         return report
     relay_configs = resolve_relays(relays or {}) if target == "v2" else {}
-    pipeline = dlt.pipeline(
-        pipeline_name=f"engagements_push_{target}", pipelines_dir=workspace.pipelines_dir(staging)
-    ).drop()
+    name = f"engagements_push_{target}"
+    # Nothing is kept between runs. Removed before dlt opens it: a state an older engagement-sync
+    # wrote may name a destination class that no longer exists, which dlt fails to restore.
+    shutil.rmtree(Path(workspace.pipelines_dir(staging)) / name, ignore_errors=True)
+    pipeline = dlt.pipeline(pipeline_name=name, pipelines_dir=workspace.pipelines_dir(staging))
     rate_key = "requests_per_10s" if target == "v1" else "requests_per_second"
     rate = settings.rate_per_second * (10 if target == "v1" else 1)
     staging_path = str(staging.resolve())

@@ -98,3 +98,30 @@ def test_a_bad_key_is_one_line_naming_it(
             loader_file_format="parquet",
         )
     sink._finish_every_run()
+
+
+def test_a_push_state_an_older_version_left_does_not_stop_the_next_push(
+    staging: Path, sample_job: Job, sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """dlt restores a pipeline's destination from its state before anything else: a state that
+    names a destination class an older engagement-sync had must not break an upgrade."""
+    import json
+    import shutil
+
+    from pipelines import workspace
+    from pipelines.push import push
+    from tests.integration.conftest import destination
+
+    earlier = tmp_path / "earlier" / "engagement-sync.duckdb"
+    earlier.parent.mkdir()
+    for path in (earlier, staging):
+        stage(path, [sample_job])
+    push(earlier, destination(sandbox, "v2"))
+    old = Path(workspace.pipelines_dir(earlier)) / "engagements_push_v2"
+    state = json.loads((old / "state.json").read_text())
+    state["destination_type"] = "destinations.engagements.sink.SinkSinkDestination"
+    left = Path(workspace.pipelines_dir(staging)) / "engagements_push_v2"
+    shutil.copytree(old, left)
+    (left / "state.json").write_text(json.dumps(state))
+    report = push(staging, destination(sandbox, "v2", token=None))
+    assert report.pending > 0 and report.existing == report.pending  # sent, answered 200
