@@ -62,6 +62,7 @@ def install_log_redaction() -> None:
             record.msg, record.args = redacted(message), None
             if record.exc_info:
                 text = logging.Formatter().formatException(record.exc_info)
+                record.exc_value = record.exc_info[1]  # for filters; never formatted
                 record.exc_text, record.exc_info = redacted(text), None
         return record
 

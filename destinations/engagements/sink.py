@@ -19,6 +19,7 @@ by staging, target and run id; `finish_run` (or interpreter exit) closes it.
 from __future__ import annotations
 
 import atexit
+import logging
 import threading
 import uuid
 from collections.abc import Iterator
@@ -143,6 +144,37 @@ def finish_run(staging: str, target: str, run_id: str) -> Pusher | None:
         for relay in pusher.relays.values():
             relay.close()
     return pusher
+
+
+class OwnStopsLogFilter(logging.Filter):
+    """Drops dlt's log records about a load job this sink stopped on purpose (a refused token,
+    Ctrl-C, the daily quota: a StopRunError under dlt's terminal exception): dlt logs a
+    traceback per job, and the run already ends with one line saying what to do."""
+
+    _AFTER = ("failed terminally", "was not fully loaded")  # dlt's follow-ups of that job
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else getattr(record, "exc_value", None)
+        if any(isinstance(e, StopRunError) for e in _chain(error)):
+            self.seen = True
+            return False
+        return not (self.seen and any(m in record.getMessage() for m in self._AFTER))
+
+
+def _chain(error: BaseException | None) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        yield error
+        inner = getattr(error, "exception", None)  # dlt's job exceptions wrap the cause
+        error = error.__cause__ or (inner if isinstance(inner, BaseException) else None)
+
+
+logging.getLogger("dlt").addFilter(OwnStopsLogFilter())
 
 
 @atexit.register

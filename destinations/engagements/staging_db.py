@@ -175,7 +175,7 @@ class DamageLogFilter(logging.Filter):
         self.seen = False
 
     def filter(self, record: logging.LogRecord) -> bool:
-        error = record.exc_info[1] if record.exc_info else None
+        error = record.exc_info[1] if record.exc_info else getattr(record, "exc_value", None)
         message = record.getMessage()
         said = message + (record.exc_text or "")  # exc_text: already formatted (redact.py)
         if any(marker in said for marker in DAMAGED) or (
