@@ -32,7 +32,7 @@ from destinations.engagements.sending import sending
 from sources.engagements.wire import decode, encode, with_send_options
 from sources.errors import RelayRejectError, StopRunError, TransientError
 
-MEDIA_TIMEOUT_RUNS = 3  # a v2 media download timeout is retried in up to 3 later runs
+MEDIA_TIMEOUT_RUNS = 3  # runs in all that try a v2 record whose media download timed out
 
 _STATES = {
     "created": "created",
