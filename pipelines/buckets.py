@@ -13,10 +13,12 @@ from typing import Any
 
 from dlt.common.configuration import resolve_configuration
 from dlt.common.configuration.exceptions import ConfigurationException
+from dlt.common.configuration.specs.base_configuration import is_secret_hint
 from dlt.common.exceptions import MissingDependencyException
 from dlt.common.storages.configuration import FilesystemConfiguration
 from dlt.common.storages.fsspec_filesystem import fsspec_from_config
 
+from destinations.engagements.redact import register
 from sources.errors import ConfigError
 
 # SigV2 presigned links are deprecated on AWS; dlt leaves botocore's choice open.
@@ -33,6 +35,7 @@ def bucket_filesystem(url: str, sections: tuple[str, ...], who: str, fix: str) -
     not installed or the configuration is incomplete."""
     try:
         config = resolve_configuration(FilesystemConfiguration(url), sections=sections)
+        _register_secrets(config.credentials)
         if config.protocol == "s3":  # botocore Config, merged by dlt with its own
             kwargs = dict(config.kwargs or {})
             kwargs["config_kwargs"] = {**_S3_CONFIG, **kwargs.get("config_kwargs", {})}
@@ -47,3 +50,13 @@ def bucket_filesystem(url: str, sections: tuple[str, ...], who: str, fix: str) -
         raise ConfigError(
             f"{who} {url}: the bucket configuration is incomplete ({type(exc).__name__}); {fix}"
         ) from None
+
+
+def _register_secrets(credentials: Any) -> None:
+    """Every secret value of the bucket's credentials, for redaction (redact.py)."""
+    if credentials is None or not hasattr(credentials, "get_resolvable_fields"):
+        return
+    for name, hint in credentials.get_resolvable_fields().items():
+        if is_secret_hint(hint):
+            value = getattr(credentials, name, None)
+            register(value if isinstance(value, str) else None)

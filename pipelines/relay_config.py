@@ -18,6 +18,7 @@ from dlt.common.configuration import configspec, resolve_configuration
 from dlt.common.configuration.specs import BaseConfiguration
 from dlt.common.typing import TSecretStrValue
 
+from destinations.engagements.redact import register
 from destinations.engagements.relay import RelayConfig
 from pipelines.buckets import bucket_filesystem
 from pipelines.jobs import Job, allow_loopback_media, resolve_host
@@ -75,6 +76,8 @@ def source_headers(settings: RelaySettings) -> tuple[dict[str, str], str]:
         SourceCredentials(), sections=("sources", settings.preset, settings.job)
     )
     values = [getattr(creds, key) for key in auth.keys]
+    for value in (creds.auth_token, creds.access_token):
+        register(value)  # never echoed, whatever error or log line quotes it
     if not any(values):
         return {}, hint
     if not all(values):
@@ -84,6 +87,7 @@ def source_headers(settings: RelaySettings) -> tuple[dict[str, str], str]:
         )
     if auth.scheme == "basic":
         pair = base64.b64encode(f"{values[0]}:{values[1]}".encode()).decode()
+        register(pair)
         return {"Authorization": f"Basic {pair}"}, hint
     return {"Authorization": f"Bearer {values[0]}"}, hint
 

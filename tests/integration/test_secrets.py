@@ -180,3 +180,25 @@ def test_the_ledger_stores_errors_with_secrets_redacted(tmp_path: Path) -> None:
     with duckdb.connect(str(tmp_path / "l.duckdb")) as con:
         [(error, note)] = con.sql("SELECT error, note FROM engagements.deliveries").fetchall()
     assert error == "upstream said: Bearer ***" and note == "***"
+
+
+def test_bucket_and_source_secrets_are_redacted_once_resolved(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Not only the destination tokens: a relay bucket's secret key and a source's auth token
+    are taken out of every error and log line as soon as they are resolved."""
+    from destinations.engagements.redact import redact
+    from pipelines.buckets import bucket_filesystem
+    from pipelines.relay_config import source_headers
+    from sources.engagements.relay import RelaySettings
+
+    monkeypatch.setenv("ENGAGEMENT_SYNC__RELAY__CREDENTIALS__AWS_ACCESS_KEY_ID", "AKIAEXAMPLE")
+    monkeypatch.setenv(
+        "ENGAGEMENT_SYNC__RELAY__CREDENTIALS__AWS_SECRET_ACCESS_KEY", "bucket-s3cr3t-9"
+    )
+    monkeypatch.setenv("SOURCES__TWILIO__ACCOUNT_SID", "AC123")
+    monkeypatch.setenv("SOURCES__TWILIO__AUTH_TOKEN", "twilio-s3cr3t-7")
+    bucket_filesystem("s3://bucket/prefix", ("engagement_sync", "relay"), "relay", "fix")
+    source_headers(RelaySettings(job="calls", preset="twilio", url="s3://bucket/prefix"))
+    said = redact("failed with bucket-s3cr3t-9 and twilio-s3cr3t-7")
+    assert said is not None and "s3cr3t" not in said
