@@ -10,7 +10,6 @@ when it runs in a pipeline of the user's own without a `destination_id`.
 from __future__ import annotations
 
 import secrets
-from typing import Any
 
 import duckdb
 
@@ -22,6 +21,7 @@ from destinations.engagements.identity import (
     workspace_destination,
 )
 from destinations.engagements.portal_scan import SCAN_LIMIT, SCAN_PATH
+from destinations.engagements.reconcile import pages
 from sources.errors import StopRunError, TransientError
 
 KEY_NAME = "destination_key"  # the fingerprint key's row in engagements._meta
@@ -83,19 +83,13 @@ WHERE destination = ? AND target = 'v1' AND external_id NOT IN (
 def _portal_ids(client: EngagementsClient, wanted: set[str]) -> set[str]:
     """Which of `wanted` engagement ids the token's portal holds (one scan, 250 per request)."""
     held: set[str] = set()
-    offset: Any = 0
-    while wanted - held:
-        try:
-            response = client.get(SCAN_PATH, {"limit": SCAN_LIMIT, "offset": offset})
-        except TransientError as exc:
-            raise _unconfirmed(str(exc)) from None
-        if response.status != 200:
-            raise _unconfirmed(f"HTTP {response.status}")
-        page = response.json() or {}
-        held |= {str(e.get("engagement", {}).get("id")) for e in page.get("results") or []}
-        if not page.get("hasMore"):
-            break
-        offset = page.get("offset")
+    try:
+        for results, _ in pages(client, SCAN_PATH, {"limit": SCAN_LIMIT}, max_pages=None):
+            held |= {str(e.get("engagement", {}).get("id")) for e in results}
+            if not wanted - held:
+                break
+    except TransientError as exc:
+        raise _unconfirmed(str(exc)) from None
     return held & wanted
 
 

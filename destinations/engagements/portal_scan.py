@@ -12,14 +12,11 @@ cheaper, bounded by twice the cheaper one); a record without a contact needs the
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from destinations.engagements.client import EngagementsClient
-from destinations.engagements.outcomes import classify
-from destinations.engagements.reconcile import matches
-from sources.errors import TransientError
+from destinations.engagements.reconcile import matches, pages
 
 SCAN_PATH = "/engagements/v1/engagements/paged"
 SCAN_LIMIT = 250
@@ -41,9 +38,10 @@ class _Index:
         self._by_key: dict[tuple[Any, Any], list[dict[str, Any]]] = defaultdict(list)
         self.taken = set(taken)
 
-    def add(self, engagement: dict[str, Any]) -> None:
-        head = engagement.get("engagement", {})
-        self._by_key[(head.get("type"), head.get("timestamp"))].append(engagement)
+    def add_all(self, engagements: list[dict[str, Any]]) -> None:
+        for engagement in engagements:
+            head = engagement.get("engagement", {})
+            self._by_key[(head.get("type"), head.get("timestamp"))].append(engagement)
 
     def match(self, sent: dict[str, Any]) -> str | None:
         head = sent.get("engagement", {})
@@ -73,22 +71,22 @@ def find_existing(
         by_contact[contacts[ext]][ext] = pending[ext]  # type: ignore[index]
     for contact, bodies in by_contact.items():
         path = f"/engagements/v1/engagements/associated/CONTACT/{contact}/paged"
-        for engagement in _pages(client, path, CONTACT_LIMIT, lookup, None):
-            index.add(engagement)
+        for results, _ in pages(client, path, {"limit": CONTACT_LIMIT}, max_pages=None):
+            lookup.requests += 1
+            index.add_all(results)
         _match_all(index, bodies, lookup)
     return lookup
 
 
 def _scan(client: EngagementsClient, index: _Index, lookup: Lookup, budget: int | None) -> bool:
-    """Read the portal's engagements into `index`; False when stopped at `budget` pages."""
-    for engagement in _pages(client, SCAN_PATH, SCAN_LIMIT, lookup, budget):
-        if engagement is _STOPPED:
+    """Read the portal's engagements into `index`; False when stopped at `budget` pages with
+    more to come."""
+    for results, more in pages(client, SCAN_PATH, {"limit": SCAN_LIMIT}, max_pages=None):
+        lookup.requests += 1
+        index.add_all(results)
+        if more and budget is not None and lookup.requests >= budget:
             return False
-        index.add(engagement)
     return True
-
-
-_STOPPED: dict[str, Any] = {}
 
 
 def _match_all(index: _Index, pending: dict[str, dict[str, Any]], lookup: Lookup) -> list[str]:
@@ -107,25 +105,3 @@ def _match_all(index: _Index, pending: dict[str, dict[str, Any]], lookup: Lookup
 def _first_contact(body: dict[str, Any]) -> int | None:
     ids = body.get("associations", {}).get("contactIds") or []
     return ids[0] if ids else None
-
-
-def _pages(
-    client: EngagementsClient, path: str, limit: int, lookup: Lookup, budget: int | None
-) -> Iterator[dict[str, Any]]:
-    """Every engagement of a paged v1 listing; yields _STOPPED once `budget` pages were read
-    and more remain."""
-    offset: Any = 0
-    while True:
-        if budget is not None and lookup.requests >= budget:
-            yield _STOPPED
-            return
-        response = client.get(path, {"limit": limit, "offset": offset})
-        lookup.requests += 1
-        if response.status != 200:
-            classify("v1", response.status, response.headers, response.content)  # 401, quota
-            raise TransientError(f"v1 look-up {path} answered HTTP {response.status}")
-        page = response.json() or {}
-        yield from page.get("results") or []
-        if not page.get("hasMore"):
-            return
-        offset = page.get("offset")

@@ -60,27 +60,37 @@ def _candidates(
     contacts = sent.get("associations", {}).get("contactIds") or []
     if contacts:
         path = f"/engagements/v1/engagements/associated/CONTACT/{contacts[0]}/paged"
-        yield from _pages(client, path, {"limit": 100}, "offset")
+        listing = pages(client, path, {"limit": 100})
     else:
         params = {"count": 100, "since": intent_ms - LOOKBACK_MS}
-        yield from _pages(client, "/engagements/v1/engagements/recent/modified", params, "offset")
+        listing = pages(client, "/engagements/v1/engagements/recent/modified", params)
+    for results, _ in listing:
+        yield from results
 
 
-def _pages(
-    client: EngagementsClient, path: str, params: dict[str, Any], cursor: str
-) -> Iterator[dict[str, Any]]:
+def pages(
+    client: EngagementsClient,
+    path: str,
+    params: dict[str, Any],
+    max_pages: int | None = MAX_PAGES,
+) -> Iterator[tuple[list[dict[str, Any]], bool]]:
+    """A paged v1 listing (`offset` cursor), one (engagements, more to come) per request; a
+    401 or a spent quota stops the run, any other non-200 is transient (nothing confirmed)."""
     offset: Any = 0
-    for _ in range(MAX_PAGES):
-        response = client.get(path, {**params, cursor: offset})
+    read = 0
+    while max_pages is None or read < max_pages:
+        response = client.get(path, {**params, "offset": offset})
+        read += 1
         if response.status != 200:
             classify("v1", response.status, response.headers, response.content)  # 401, quota
             raise TransientError(f"v1 look-up {path} answered HTTP {response.status}")
         page = response.json() or {}
-        yield from page.get("results") or []
-        if not page.get("hasMore"):
+        more = bool(page.get("hasMore"))
+        yield list(page.get("results") or []), more
+        if not more:
             return
         offset = page.get("offset")
-    raise TransientError(f"v1 look-up {path}: more than {MAX_PAGES} pages, not confirmed absent")
+    raise TransientError(f"v1 look-up {path}: more than {max_pages} pages, not confirmed absent")
 
 
 def patch_body(request: dict[str, Any], state: Any) -> tuple[str, str | None]:
