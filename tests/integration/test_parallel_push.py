@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +26,7 @@ from pipelines.lock import holder
 from pipelines.stage import stage
 from tests.integration.conftest import FAST
 from tests.integration.crash_harness import push_env, verdict
-from tests.integration.test_interrupt import CONCURRENCY, NTH, Interrupter
+from tests.integration.interrupting import CONCURRENCY, NTH, Interrupter, run_push
 from tests.integration.test_operations import invoke, job_args
 
 runner = CliRunner()
@@ -137,7 +135,7 @@ def test_ctrl_c_stops_both_targets_and_a_rerun_completes_exactly_once(
         stored[api] += 1
 
     off = sandbox.store.watch_creates(count)
-    code, out, err = run_push(staging, env, interrupter, sandbox)
+    code, out, err = push_all(staging, env, interrupter, sandbox)
     off()
     assert code == 130, err
     failure = json.loads(out.splitlines()[-1])
@@ -145,7 +143,7 @@ def test_ctrl_c_stops_both_targets_and_a_rerun_completes_exactly_once(
     # after the Nth create nothing new started: at most the sends then in flight, per target
     assert NTH <= stored["v1"] + stored["v2"] <= NTH + 2 * CONCURRENCY, stored
     assert sum(failure["pending"].values()) > 0
-    code, _, err = run_push(staging, env, None, sandbox)
+    code, _, err = push_all(staging, env, None, sandbox)
     assert code == 0, err
     for target in ("v1", "v2"):
         result = verdict(staging, sandbox, target)
@@ -159,30 +157,7 @@ def both_targets(sandbox: SandboxServer) -> dict[str, str]:
     return env
 
 
-def run_push(
+def push_all(
     staging: Path, env: dict[str, str], interrupter: Interrupter | None, sandbox: SandboxServer
 ) -> tuple[int, str, str]:
-    command = [sys.executable, "-m", "pipelines.cli", "push", "--staging", str(staging)]
-    process = subprocess.Popen(
-        [*command, "--target", "all", "--json"],
-        env=env,
-        cwd=staging.parent,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    if interrupter is None:
-        out, err = process.communicate(timeout=300)
-        return process.returncode, out.decode(), err.decode()
-    interrupter.process = process
-    reader = threading.Thread(target=interrupter.read_stderr, daemon=True)
-    unsubscribe = sandbox.store.watch_creates(interrupter)
-    reader.start()
-    try:
-        assert process.stdout is not None
-        out = process.stdout.read().decode()
-        process.wait(timeout=300)
-    finally:
-        unsubscribe()
-        interrupter.stopping.set()
-    reader.join(timeout=60)
-    return process.returncode, out, "".join(interrupter.stderr)
+    return run_push(staging, "all", env, interrupter, sandbox)
