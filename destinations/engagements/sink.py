@@ -263,6 +263,8 @@ def _destination(function: Any, target: str) -> Any:
     )
 
 
+# Two signatures on purpose: dlt resolves a destination's keys from its function's parameter
+# names, and v1's rate key (requests_per_10s) is not v2's (requests_per_second).
 def _v1(
     items: TDataItems,
     table: Any,
